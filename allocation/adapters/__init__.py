@@ -1,0 +1,1 @@
+"""Adapters: object storage, input files, the DuckDB warehouse and Parquet publishing."""

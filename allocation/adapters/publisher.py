@@ -1,0 +1,51 @@
+"""Publishing a run's outputs to the outbox as Parquet files the WMS can trust.
+
+Each output goes to `<name>/run_date=YYYY-MM-DD/<run_id>.parquet` (zstd). A manifest,
+`manifests/run_date=YYYY-MM-DD/<run_id>.json`, is written last, after every file is in place:
+a reader imports a run only once its manifest exists, so it never acts on half a run.
+Every object write is itself atomic (see `ObjectStorage.write`). Publishing the same run
+again rewrites the same names with the same content, so a retried publish is harmless.
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+import json
+from datetime import date
+
+import polars as pl
+
+from allocation.adapters.storage import ObjectStorage
+
+
+class Publisher(abc.ABC):
+    """Where a run's outputs go."""
+
+    @abc.abstractmethod
+    def publish(self, run_id: str, run_date: date, outputs: dict[str, pl.DataFrame]) -> list[str]:
+        """Publish every output of one run, then its manifest; return the locations written."""
+
+
+class ParquetPublisher(Publisher):
+    """Writes Parquet files and a JSON manifest to object storage (a local folder or S3)."""
+
+    def __init__(self, outbox: ObjectStorage) -> None:
+        self.outbox = outbox
+
+    def publish(self, run_id: str, run_date: date, outputs: dict[str, pl.DataFrame]) -> list[str]:
+        """Write each output, then the manifest that makes the run visible."""
+        partition = f"run_date={run_date.isoformat()}"
+        files = {}
+        for name, frame in outputs.items():
+            key = f"{name}/{partition}/{run_id}.parquet"
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer, compression="zstd")
+            self.outbox.write(key, buffer.getvalue())
+            files[name] = {"path": key, "rows": frame.height}
+        manifest = {"run_id": run_id, "run_date": run_date.isoformat(), "files": files}
+        manifest_key = f"manifests/{partition}/{run_id}.json"
+        self.outbox.write(manifest_key, json.dumps(manifest, indent=2).encode())
+        return [self.outbox.describe(f["path"]) for f in files.values()] + [
+            self.outbox.describe(manifest_key)
+        ]

@@ -1,0 +1,158 @@
+"""The DuckDB warehouse's tables, and the migrations that bring any older file up to date in place."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import duckdb
+
+SCHEMA_VERSION: Final = 1
+
+# Each entry upgrades the schema from version (index) to version (index + 1). Append only:
+# a file written by an older release is upgraded by running the steps it has not seen yet.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE batches (
+        reference          VARCHAR PRIMARY KEY,
+        sku                VARCHAR NOT NULL,
+        purchased_quantity BIGINT  NOT NULL CHECK (purchased_quantity >= 0),
+        eta                DATE,
+        created_run_id     VARCHAR NOT NULL,
+        updated_run_id     VARCHAR NOT NULL
+    );
+    CREATE TABLE order_lines (
+        order_id       VARCHAR NOT NULL,
+        sku            VARCHAR NOT NULL,
+        qty            BIGINT  NOT NULL CHECK (qty > 0),
+        priority       BIGINT  NOT NULL DEFAULT 0,
+        ordered_at     TIMESTAMPTZ,
+        arrival        BIGINT  NOT NULL,
+        status         VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'cancelled')),
+        run_id         VARCHAR NOT NULL,
+        source_file    VARCHAR NOT NULL,
+        row_number     BIGINT,
+        PRIMARY KEY (order_id, sku)
+    );
+    CREATE TABLE allocations (
+        order_id   VARCHAR NOT NULL,
+        sku        VARCHAR NOT NULL,
+        batch_ref  VARCHAR NOT NULL,
+        qty        BIGINT  NOT NULL CHECK (qty > 0),
+        status     VARCHAR NOT NULL CHECK (status IN ('picked', 'reserved')),
+        run_id     VARCHAR NOT NULL,
+        PRIMARY KEY (order_id, sku, batch_ref, status)
+    );
+    CREATE TABLE runs (
+        run_id               VARCHAR PRIMARY KEY,
+        run_date             DATE NOT NULL,
+        policy               VARCHAR NOT NULL,
+        started_at           TIMESTAMPTZ NOT NULL,
+        finished_at          TIMESTAMPTZ,
+        published_at         TIMESTAMPTZ,
+        status               VARCHAR NOT NULL,
+        reason               VARCHAR,
+        files_read           BIGINT DEFAULT 0,
+        files_skipped        BIGINT DEFAULT 0,
+        files_rejected       BIGINT DEFAULT 0,
+        rows_read            BIGINT DEFAULT 0,
+        rows_loaded          BIGINT DEFAULT 0,
+        rows_rejected        BIGINT DEFAULT 0,
+        duplicate_lines      BIGINT DEFAULT 0,
+        lines_allocated_full BIGINT DEFAULT 0,
+        lines_allocated_part BIGINT DEFAULT 0,
+        lines_unallocated    BIGINT DEFAULT 0,
+        units_allocated      BIGINT DEFAULT 0,
+        units_short          BIGINT DEFAULT 0,
+        pick_list_lines      BIGINT DEFAULT 0
+    );
+    CREATE TABLE ingested_files (
+        run_id        VARCHAR NOT NULL,
+        kind          VARCHAR NOT NULL,
+        location      VARCHAR NOT NULL,
+        size          BIGINT  NOT NULL,
+        content_hash  VARCHAR NOT NULL,
+        status        VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'skipped')),
+        rows_read     BIGINT  NOT NULL,
+        rows_loaded   BIGINT  NOT NULL,
+        rows_rejected BIGINT  NOT NULL,
+        reason        VARCHAR
+    );
+    CREATE TABLE rejects (
+        run_id     VARCHAR NOT NULL,
+        file       VARCHAR NOT NULL,
+        row_number BIGINT,
+        "column"   VARCHAR,
+        "check"    VARCHAR NOT NULL,
+        value      VARCHAR,
+        reason     VARCHAR NOT NULL
+    );
+    CREATE TABLE run_allocations (
+        run_id    VARCHAR NOT NULL,
+        order_id  VARCHAR NOT NULL,
+        sku       VARCHAR NOT NULL,
+        batch_ref VARCHAR NOT NULL,
+        qty       BIGINT  NOT NULL,
+        in_stock  BOOLEAN NOT NULL,
+        eta       DATE
+    );
+    CREATE TABLE pick_list_lines (
+        run_id       VARCHAR NOT NULL,
+        pick_list_id VARCHAR NOT NULL,
+        line_no      BIGINT  NOT NULL,
+        order_id     VARCHAR NOT NULL,
+        sku          VARCHAR NOT NULL,
+        batch_ref    VARCHAR NOT NULL,
+        qty          BIGINT  NOT NULL,
+        PRIMARY KEY (pick_list_id, line_no)
+    );
+    CREATE TABLE run_shortages (
+        run_id        VARCHAR NOT NULL,
+        order_id      VARCHAR NOT NULL,
+        sku           VARCHAR NOT NULL,
+        ordered_qty   BIGINT  NOT NULL,
+        allocated_qty BIGINT  NOT NULL,
+        short_qty     BIGINT  NOT NULL
+    );
+    CREATE TABLE withdrawals (
+        run_id    VARCHAR NOT NULL,
+        order_id  VARCHAR NOT NULL,
+        sku       VARCHAR NOT NULL,
+        batch_ref VARCHAR NOT NULL,
+        qty       BIGINT  NOT NULL,
+        reason    VARCHAR NOT NULL
+    );
+    CREATE TABLE ledger (
+        run_id    VARCHAR NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL,
+        event     VARCHAR NOT NULL,
+        order_id  VARCHAR,
+        sku       VARCHAR,
+        batch_ref VARCHAR,
+        qty       BIGINT,
+        reason    VARCHAR
+    );
+    """,
+)
+
+
+def current_version(connection: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+    ).complete()
+    (row,) = connection.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(row[0]) if row[0] is not None else 0
+
+
+def upgrade(connection: duckdb.DuckDBPyConnection) -> int:
+    """Apply the migrations the file has not seen, inside the caller's transaction."""
+    version = current_version(connection)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"warehouse file has schema version {version}, newer than this release "
+            f"understands ({SCHEMA_VERSION}): upgrade the allocation package"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        connection.execute(MIGRATIONS[step]).complete()
+        connection.execute("INSERT INTO schema_version VALUES (?)", [step + 1]).complete()
+    return SCHEMA_VERSION

@@ -1,0 +1,226 @@
+"""The warehouse store: repository and unit of work over the DuckDB file analysts query.
+
+`Warehouse` is the small interface the services are written against; `DuckDBWarehouse` is the
+real one. A unit of work is one transaction: everything a run changes is committed together
+or not at all. Nothing connects until the unit of work is entered.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+import duckdb
+import polars as pl
+
+from allocation.adapters import schema
+
+APPENDABLE_TABLES: Final = frozenset(
+    {
+        "ingested_files",
+        "rejects",
+        "run_allocations",
+        "pick_list_lines",
+        "run_shortages",
+        "withdrawals",
+        "ledger",
+        "order_lines",  # rows are added here; only their status changes afterwards
+    }
+)
+
+
+class WarehouseBusy(Exception):  # noqa: N818 - what an operator sees: the warehouse is busy
+    """Another process holds the warehouse file; retry when it has finished."""
+
+
+class Warehouse(abc.ABC):
+    """Repository and unit of work: the state the services read and change, one transaction."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make every change since the unit of work began durable, at once."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Forget every uncommitted change (a no-op after commit)."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
+        """Read a frame with SQL (reads only; writes go through the methods below)."""
+
+    @abc.abstractmethod
+    def append(self, table: str, rows: pl.DataFrame) -> None:
+        """Append rows to a table that grows by rows (history, inputs), matching columns by name."""
+
+    @abc.abstractmethod
+    def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
+        """Insert new batches and update the sku-matching ones by reference."""
+
+    @abc.abstractmethod
+    def set_line_status(self, keys: pl.DataFrame, status: str) -> None:
+        """Set the status of the order lines whose `(order_id, sku)` are in `keys`."""
+
+    @abc.abstractmethod
+    def replace_allocations(self, status: str, rows: pl.DataFrame) -> None:
+        """Replace every current allocation of one status ('picked' or 'reserved') with `rows`."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, parameters: list[object] | None = None) -> None:
+        """Run one statement that changes run bookkeeping (`runs`), inside the transaction."""
+
+
+class DuckDBWarehouse(Warehouse):
+    """The warehouse in a DuckDB file: one writer process at a time, one transaction per unit."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 0.0) -> None:
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> Self:
+        self._connection = self._connect()
+        try:
+            self._run("BEGIN TRANSACTION")
+            schema.upgrade(self._connection)
+        except BaseException:
+            self._connection.close()
+            self._connection = None
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.rollback()
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open connection (only inside the unit of work)."""
+        if self._connection is None:
+            raise RuntimeError("the warehouse is only open inside `with DuckDBWarehouse(...)`")
+        return self._connection
+
+    def commit(self) -> None:
+        """Commit and start a fresh transaction, so the unit of work can go on."""
+        self._run("COMMIT")
+        self._run("BEGIN TRANSACTION")
+
+    def rollback(self) -> None:
+        """Roll back whatever is uncommitted."""
+        if self._connection is not None:
+            self._run("ROLLBACK")
+            self._run("BEGIN TRANSACTION")
+
+    def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
+        """Run a read query and return a Polars frame."""
+        return self.connection.sql(sql, params=parameters or None).pl()
+
+    def execute(self, sql: str, parameters: list[object] | None = None) -> None:
+        """Run one statement inside the transaction."""
+        self._run(sql, parameters or [])
+
+    def append(self, table: str, rows: pl.DataFrame) -> None:
+        """Append rows by column name."""
+        if table not in APPENDABLE_TABLES:
+            raise ValueError(f"{table} is not a table rows are appended to")
+        if rows.height:
+            self.connection.register("_rows", rows)
+            self._run(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+            self.connection.unregister("_rows")
+
+    def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
+        """Insert or update batches by reference, keeping who created them."""
+        if not batches.height:
+            return
+        self.connection.register("_batches", batches)
+        self._run(
+            """
+            INSERT INTO batches BY NAME
+            SELECT reference, sku, purchased_quantity, eta,
+                   $run_id AS created_run_id, $run_id AS updated_run_id
+            FROM _batches
+            ON CONFLICT (reference) DO UPDATE SET
+                purchased_quantity = excluded.purchased_quantity,
+                eta = excluded.eta,
+                updated_run_id = excluded.updated_run_id
+            """,
+            {"run_id": run_id},
+        )
+        self.connection.unregister("_batches")
+
+    def set_line_status(self, keys: pl.DataFrame, status: str) -> None:
+        """Update the status of the given lines."""
+        if not keys.height:
+            return
+        self.connection.register("_keys", keys.select("order_id", "sku"))
+        self._run(
+            """
+            UPDATE order_lines SET status = $status
+            FROM _keys WHERE order_lines.order_id = _keys.order_id
+                        AND order_lines.sku = _keys.sku
+            """,
+            {"status": status},
+        )
+        self.connection.unregister("_keys")
+
+    def replace_allocations(self, status: str, rows: pl.DataFrame) -> None:
+        """Delete the current allocations of `status` and insert `rows` in their place."""
+        self._run("DELETE FROM allocations WHERE status = ?", [status])
+        if rows.height:
+            self.connection.register("_allocations", rows)
+            self._run(
+                """
+                INSERT INTO allocations BY NAME
+                SELECT order_id, sku, batch_ref, qty, $status AS status, run_id FROM _allocations
+                """,
+                {"status": status},
+            )
+            self.connection.unregister("_allocations")
+
+    def _run(self, sql: str, parameters: object = None) -> None:
+        """Run a statement to completion (DuckDB 2 keeps a result open until it is consumed)."""
+        self.connection.execute(sql, parameters).complete()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting up to `busy_timeout` seconds while another process holds it."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(_busy_message(self.path, str(error))) from None
+                time.sleep(0.25)
+
+
+def _busy_message(path: str, error: str) -> str:
+    holder = re.search(r"PID (\d+)", error)
+    who = f" (held by process {holder.group(1)})" if holder else ""
+    return f"warehouse {path} is busy{who}: another run or operation is using it; retry later"

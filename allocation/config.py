@@ -1,0 +1,27 @@
+"""Settings of a run: CLI options, `ALLOCATION_*` environment variables, or these defaults."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from allocation.domain.policy import Policy
+
+
+class Settings(BaseSettings):
+    """Where the inputs, outputs and warehouse live, and how to allocate.
+
+    Locations are URLs: a local path (relative to the working directory) or
+    `s3://bucket/prefix`, with the store configured by the standard `AWS_*` variables.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ALLOCATION_", extra="ignore")
+
+    inbox: str = "data/inbox"
+    outbox: str = "data/outbox"
+    db: str = "data/warehouse.duckdb"
+    policy: Policy = Policy.SPLIT
+    run_date: date | None = None
+    busy_timeout: float = 0.0
+    """Seconds to wait for another process to release the warehouse before giving up."""

@@ -1,0 +1,41 @@
+"""The domain core: batches, order lines, allocations and the policy, with no I/O."""
+
+from allocation.domain.model import (
+    AllocationError,
+    Batch,
+    InvalidQuantity,
+    LineKey,
+    OrderLine,
+    OutOfStock,
+    SkuMismatch,
+    UnknownSku,
+)
+from allocation.domain.policy import (
+    Allocation,
+    AllocationResult,
+    Policy,
+    Shortage,
+    allocate_line,
+    allocate_lines,
+    batch_preference,
+    demand_order,
+)
+
+__all__ = [
+    "Allocation",
+    "AllocationError",
+    "AllocationResult",
+    "Batch",
+    "InvalidQuantity",
+    "LineKey",
+    "OrderLine",
+    "OutOfStock",
+    "Policy",
+    "Shortage",
+    "SkuMismatch",
+    "UnknownSku",
+    "allocate_line",
+    "allocate_lines",
+    "batch_preference",
+    "demand_order",
+]

@@ -1,0 +1,1 @@
+"""Entrypoints: the `allocation` command line."""

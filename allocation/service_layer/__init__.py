@@ -1,0 +1,1 @@
+"""Use cases: the night's run stages and the operators' operations, over the adapters."""

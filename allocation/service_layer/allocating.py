@@ -1,0 +1,102 @@
+"""The allocation stage of a run: plan the night in bulk and record picks and reservations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from allocation.adapters.warehouse import Warehouse
+from allocation.engine.plan import NightPlan, pick_list, plan_night
+from allocation.service_layer.changes import withdraw_over_frozen
+from allocation.service_layer.runs import RunContext
+
+KEY = ["order_id", "sku", "batch_ref"]
+
+
+@dataclass(frozen=True)
+class AllocationReport:
+    """The figures of the allocation stage."""
+
+    lines_allocated_full: int
+    lines_allocated_part: int
+    lines_unallocated: int
+    units_allocated: int
+    units_short: int
+    pick_list_lines: int
+
+
+def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationReport:
+    """Withdraw picks that no longer fit, re-plan open demand against the rest, record it."""
+    withdraw_over_frozen(warehouse, run)
+    batches = warehouse.query("SELECT reference, sku, purchased_quantity, eta FROM batches")
+    open_lines = warehouse.query(
+        "SELECT order_id, sku, qty, priority, ordered_at, arrival FROM order_lines "
+        "WHERE status = 'open'"
+    )
+    picked = warehouse.query(
+        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
+    )
+    reserved_before = warehouse.query(
+        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'reserved'"
+    )
+    plan = plan_night(batches, open_lines, picked, run.policy)
+    _record(warehouse, run, plan, picked, reserved_before)
+    short = plan.shortages
+    return AllocationReport(
+        lines_allocated_full=plan.demand_lines - short.height,
+        lines_allocated_part=short.filter(pl.col("allocated_qty") > 0).height,
+        lines_unallocated=short.filter(pl.col("allocated_qty") == 0).height,
+        units_allocated=int(plan.allocations["qty"].sum()),
+        units_short=int(short["short_qty"].sum()),
+        pick_list_lines=plan.picks.height,
+    )
+
+
+def _record(
+    warehouse: Warehouse,
+    run: RunContext,
+    plan: NightPlan,
+    picked: pl.DataFrame,
+    reserved_before: pl.DataFrame,
+) -> None:
+    """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
+    run_id = pl.lit(run.run_id)
+    all_picked = (
+        pl.concat([picked, plan.picks])
+        .group_by(KEY, maintain_order=True)
+        .agg(pl.col("qty").sum())
+        .with_columns(run_id=run_id)
+    )
+    warehouse.replace_allocations("picked", all_picked)
+    warehouse.replace_allocations("reserved", plan.reservations.with_columns(run_id=run_id))
+    warehouse.append("run_allocations", plan.allocations.with_columns(run_id=run_id))
+    warehouse.append("pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}").with_columns(
+        run_id=run_id
+    ))
+    warehouse.append("run_shortages", plan.shortages.with_columns(run_id=run_id))
+    warehouse.append("ledger", _ledger(run, plan, reserved_before))
+
+
+def _ledger(run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame) -> pl.DataFrame:
+    """Ledger rows: each pick, and each reservation made, grown, shrunk or released."""
+    picks = plan.picks.with_columns(
+        event=pl.lit("pick"), reason=pl.lit("allocated from in-stock batch; on the pick list")
+    )
+    change = (
+        plan.reservations.join(reserved_before, on=KEY, how="full", coalesce=True, suffix="_before")
+        .with_columns(pl.col("qty", "qty_before").fill_null(0))
+        .with_columns(delta=pl.col("qty") - pl.col("qty_before"))
+        .filter(pl.col("delta") != 0)
+    )
+    reservations = change.select(
+        *KEY,
+        qty=pl.col("delta").abs(),
+        event=pl.when(pl.col("delta") > 0).then(pl.lit("reserve")).otherwise(pl.lit("release")),
+        reason=pl.when(pl.col("delta") > 0)
+        .then(pl.lit("re-planned onto inbound batch"))
+        .otherwise(pl.lit("re-planned away from inbound batch")),
+    )
+    return pl.concat([picks, reservations], how="vertical_relaxed").with_columns(
+        run_id=pl.lit(run.run_id), recorded_at=pl.lit(run.started_at)
+    )

@@ -1,0 +1,260 @@
+"""Loading the night's files into the warehouse: each file once, each row loaded or rejected.
+
+The rules that span files live here: a batch reference seen twice in one run, a batch whose
+SKU would change, an order line sent again (the same qty is a duplicate, another qty a
+conflict). Everything a file's own rows can tell is checked by its contract when it is parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from allocation.adapters.inbox_files import REJECT_SCHEMA, ParsedFile, parse_inbox_file
+from allocation.adapters.warehouse import Warehouse
+from allocation.service_layer.changes import apply_cancellations
+from allocation.service_layer.inbox import FetchedFile
+from allocation.service_layer.runs import RunContext
+
+REJECT_COLUMNS = ("file", "row_number", "column", "check", "value", "reason")
+
+
+@dataclass
+class FileAccount:
+    """What happened to one input file: rows read = rows loaded + rows rejected."""
+
+    kind: str
+    location: str
+    size: int
+    content_hash: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class LoadReport:
+    """The accounting of the load stage, per file and in total."""
+
+    files: list[FileAccount] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duplicate_lines: int = 0
+    cancelled_lines: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read from every file of the run."""
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        """Rows that passed every check (duplicates of known lines included)."""
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Rows kept in rejects, with a reason."""
+        return sum(f.rows_rejected for f in self.files)
+
+    def count(self, status: str) -> int:
+        """Number of files with the given status ('loaded', 'rejected', 'skipped')."""
+        return sum(1 for f in self.files if f.status == status)
+
+
+def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile]) -> LoadReport:
+    """Parse the files not seen before, apply the cross-file rules, and load the good rows."""
+    report = LoadReport()
+    seen = set(
+        warehouse.query(
+            "SELECT content_hash FROM ingested_files WHERE status <> 'skipped'"
+        )["content_hash"].to_list()
+    )
+    parsed: list[tuple[FetchedFile, ParsedFile]] = []
+    for item in fetched:
+        if item.content_hash in seen:
+            report.files.append(_account(item, "skipped", reason="already ingested"))
+            continue
+        seen.add(item.content_hash)
+        result = parse_inbox_file(item.file.kind, item.file.key, item.data)
+        report.warnings.extend(f"{item.file.key}: {w}" for w in result.warnings)
+        parsed.append((item, result))
+
+    rejects = [p.rejects.select(REJECT_COLUMNS) for _, p in parsed]
+    batch_rows = _stack([p for _, p in parsed if p.kind == "batches"])
+    line_rows = _stack([p for _, p in parsed if p.kind == "order_lines"])
+
+    batch_rows, batch_rejects = _batches_to_load(warehouse, batch_rows)
+    line_rows, line_rejects, duplicates = _lines_to_load(warehouse, line_rows)
+    rejects += [batch_rejects, line_rejects]
+    warehouse.upsert_batches(batch_rows, run.run_id)
+    _insert_lines(warehouse, run, line_rows)
+    report.duplicate_lines = duplicates
+    cancellation_rows = _stack([p for _, p in parsed if p.kind == "cancellations"])
+    report.cancelled_lines, cancel_rejects = apply_cancellations(
+        warehouse, run, cancellation_rows
+    )
+    rejects.append(cancel_rejects)
+
+    all_rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else REJECT_SCHEMA.to_frame()
+    warehouse.append("rejects", all_rejects.with_columns(run_id=pl.lit(run.run_id)))
+    rejected_rows = (
+        all_rejects.filter(pl.col("row_number").is_not_null())
+        .group_by("file")
+        .agg(n=pl.col("row_number").n_unique())
+    )
+    rejected_by_file = dict(zip(rejected_rows["file"], rejected_rows["n"], strict=True))
+    for item, result in parsed:
+        if result.file_error is not None:
+            account = _account(item, "rejected", reason=result.file_error)
+            account.rows_read = account.rows_rejected = result.rows_read
+        else:
+            account = _account(item, "loaded")
+            account.rows_read = result.rows_read
+            account.rows_rejected = int(rejected_by_file.get(item.file.key, 0))
+            account.rows_loaded = result.rows_read - account.rows_rejected
+        report.files.append(account)
+    warehouse.append(
+        "ingested_files",
+        pl.DataFrame([vars(f) for f in report.files], schema_overrides={"reason": pl.String})
+        .with_columns(run_id=pl.lit(run.run_id))
+        if report.files
+        else pl.DataFrame(),
+    )
+    return report
+
+
+def _account(item: FetchedFile, status: str, reason: str | None = None) -> FileAccount:
+    return FileAccount(
+        kind=item.file.kind,
+        location=item.file.url,
+        size=item.file.size,
+        content_hash=item.content_hash,
+        status=status,
+        reason=reason,
+    )
+
+
+def _stack(files: list[ParsedFile]) -> pl.DataFrame | None:
+    """The good rows of several files, in run order, tagged with their file."""
+    frames = [p.rows.with_columns(file=pl.lit(p.name)) for p in files if p.file_error is None]
+    return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
+
+
+def _reject(rows: pl.DataFrame, column: str, check: str, reason: pl.Expr) -> pl.DataFrame:
+    return rows.select(
+        "file",
+        pl.col("row_number").cast(pl.Int64),
+        column=pl.lit(column),
+        check=pl.lit(check),
+        value=pl.col(column).cast(pl.String),
+        reason=reason,
+    )
+
+
+def _batches_to_load(
+    warehouse: Warehouse, rows: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the first row of each reference in the run and refuse SKU changes."""
+    if rows is None:
+        return pl.DataFrame(), REJECT_SCHEMA.to_frame()
+    rows = rows.with_row_index("_order")
+    first = pl.col("_order") == pl.col("_order").min().over("reference")
+    first_seen = pl.format(
+        "batch reference {} appears more than once in this run (first in {} row {}); "
+        "send one row per batch",
+        pl.col("reference"),
+        pl.col("file").first().over("reference", order_by="_order"),
+        pl.col("row_number").first().over("reference", order_by="_order"),
+    )
+    duplicates = rows.with_columns(reason=first_seen).filter(~first)
+    rows = rows.filter(first)
+    existing = warehouse.query("SELECT reference, sku AS existing_sku FROM batches")
+    rows = rows.join(existing, on="reference", how="left", maintain_order="left")
+    sku_change = pl.col("existing_sku").is_not_null() & (pl.col("existing_sku") != pl.col("sku"))
+    changed = rows.filter(sku_change)
+    rejects = pl.concat(
+        [
+            _reject(duplicates, "reference", "unique reference in run", pl.col("reason")),
+            _reject(
+                changed,
+                "sku",
+                "batch keeps its sku",
+                pl.format(
+                    "batch {} is of sku {}, not {}: a batch cannot change sku; "
+                    "send a new batch reference",
+                    pl.col("reference"),
+                    pl.col("existing_sku"),
+                    pl.col("sku"),
+                ),
+            ),
+        ]
+    )
+    load = rows.filter(~sku_change).select("reference", "sku", "purchased_quantity", "eta")
+    return load, rejects
+
+
+def _lines_to_load(
+    warehouse: Warehouse, rows: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """New lines to insert, rejects for conflicting ones, and how many rows were duplicates.
+
+    A line key seen before (earlier in the run or in the warehouse) with the same qty is a
+    duplicate: counted, loaded as nothing new. With another qty it conflicts and is rejected.
+    """
+    if rows is None:
+        return pl.DataFrame(), REJECT_SCHEMA.to_frame(), 0
+    rows = rows.with_row_index("_order")
+    existing = warehouse.query("SELECT order_id, sku, qty AS known_qty FROM order_lines")
+    rows = rows.join(existing, on=["order_id", "sku"], how="left", maintain_order="left")
+    # Within the run, the first row of a key is the line; later rows are judged against it.
+    rows = rows.with_columns(
+        known_qty=pl.coalesce(
+            "known_qty", pl.col("qty").first().over(["order_id", "sku"], order_by="_order")
+        ),
+        is_first=(pl.col("_order") == pl.col("_order").min().over(["order_id", "sku"]))
+        & pl.col("known_qty").is_null(),
+    )
+    conflict = ~pl.col("is_first") & (pl.col("qty") != pl.col("known_qty"))
+    duplicate = ~pl.col("is_first") & (pl.col("qty") == pl.col("known_qty"))
+    rejects = _reject(
+        rows.filter(conflict),
+        "qty",
+        "conflicts with existing line",
+        pl.format(
+            "conflicts with existing line {}/{} of qty {}: to change a line, cancel it and "
+            "send a new one",
+            pl.col("order_id"),
+            pl.col("sku"),
+            pl.col("known_qty"),
+        ),
+    )
+    duplicates = rows.filter(duplicate).height
+    new = rows.filter(pl.col("is_first")).drop("known_qty", "is_first")
+    return new, rejects, duplicates
+
+
+def _insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> None:
+    """Insert new lines, numbering their arrival after every line already received."""
+    if not rows.height:
+        return
+    last = warehouse.query("SELECT coalesce(max(arrival), 0) AS last FROM order_lines")["last"][0]
+    warehouse.append(
+        "order_lines",
+        rows.sort("_order").select(
+            "order_id",
+            "sku",
+            "qty",
+            "priority",
+            "ordered_at",
+            arrival=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + int(last),
+            status=pl.lit("open"),
+            run_id=pl.lit(run.run_id),
+            source_file="file",
+            row_number=pl.col("row_number").cast(pl.Int64),
+        ),
+    )

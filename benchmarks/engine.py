@@ -1,0 +1,440 @@
+"""Benchmark the bulk engine against the domain reference on synthetic data.
+
+Each measurement runs in a fresh subprocess, so its peak RSS belongs to that measurement alone:
+the child generates its data, warms Numba and Polars on a tiny input, resets the kernel's peak-RSS
+mark, runs the engine and reads the new peak. Results print as a Markdown table.
+
+    .venv/bin/python benchmarks/engine.py --preset
+    .venv/bin/python benchmarks/engine.py --lines 1000000 --skus 10000 --batches-per-sku 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from allocation.domain import Batch, LineKey, OrderLine, Policy, allocate_lines
+from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA, allocate_frames
+
+DEFAULT_SEED = 20240611
+DEFAULT_REFERENCE_LINES = 20_000
+
+PRESETS: dict[str, tuple[int, int, int]] = {
+    "a": (1_000_000, 10_000, 10),
+    "b": (10_000_000, 100_000, 10),
+    "c": (100_000, 100, 1_000),
+}
+"""The issue's sizes: (lines, SKUs, batches per SKU)."""
+
+IN_STOCK_SHARE = 0.30
+INBOUND_DAYS = 90
+UNKNOWN_SKU_ORDER_SHARE = 0.002
+NULL_ORDERED_AT_SHARE = 0.03
+PREALLOCATED_BATCH_SHARE = 0.10
+TODAY = date(2025, 1, 1)
+ORDER_WINDOW_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Size:
+    """One data size: how many lines, SKUs and batches per SKU."""
+
+    lines: int
+    skus: int
+    batches_per_sku: int
+    seed: int
+
+    def scaled(self, lines: int) -> Size:
+        """The same shape with fewer lines: SKUs shrink in proportion, batches per SKU stay."""
+        if lines >= self.lines:
+            return self
+        skus = max(1, round(self.skus * lines / self.lines))
+        return Size(lines, skus, self.batches_per_sku, self.seed)
+
+
+# --- synthetic data ---------------------------------------------------------------------------
+
+
+def _names(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
+    """Zero-padded names such as SKU-0000042, built column-wise."""
+    return (
+        pl.DataFrame({"n": numbers})
+        .select(pl.concat_str(pl.lit(prefix), pl.col("n").cast(pl.String).str.zfill(width)))
+        .to_series()
+    )
+
+
+def generate(size: Size) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Batches and order lines in the engine's input shape, reproducible from the seed.
+
+    SKU popularity is log-normal. Orders hold 1..5 lines of neighbouring SKUs (so line keys are
+    unique); a few orders ask for SKUs with no batch. Each SKU's supply is its demand (its lines
+    times the mean quantity) times a factor in 0.6..1.4, so about half the SKUs run short. 30%
+    of batches are in stock, the rest arrive within 90 days; 10% already carry allocations from
+    earlier passes.
+    """
+    rng = np.random.default_rng(size.seed)
+    n_skus, per_sku = size.skus, size.batches_per_sku
+    popularity = rng.lognormal(0.0, 1.0, n_skus)
+    popularity /= popularity.sum()
+
+    # Orders of 1..5 lines; an order's lines take consecutive SKUs from a popular start.
+    max_per_order = min(5, n_skus)
+    sizes = rng.integers(1, max_per_order + 1, size.lines // max(1, max_per_order // 2) + 1)
+    while sizes.sum() < size.lines:  # rare: the draw came up short
+        sizes = np.concatenate([sizes, rng.integers(1, max_per_order + 1, size.lines)])
+    n_orders = int(np.searchsorted(np.cumsum(sizes), size.lines) + 1)
+    sizes = sizes[:n_orders]
+    line_order = np.repeat(np.arange(n_orders), sizes)[: size.lines]
+    position = np.arange(size.lines) - np.repeat(np.cumsum(sizes) - sizes, sizes)[: size.lines]
+    first_sku = rng.choice(n_skus, n_orders, p=popularity)
+    unknown = rng.random(n_orders) < UNKNOWN_SKU_ORDER_SHARE
+    line_sku = (first_sku[line_order] + position) % n_skus + np.where(unknown, n_skus, 0)[
+        line_order
+    ]
+
+    # Orders arrive in a random order relative to their ids; arrival is unique per line.
+    order_rank = rng.permutation(n_orders)
+    arrival = order_rank[line_order] * max_per_order + position
+    seconds = (order_rank * (ORDER_WINDOW_S / max(1, n_orders))).astype(np.int64)
+    ordered_at = np.datetime64("2024-12-01T00:00:00", "us") + seconds.astype("timedelta64[s]")
+    no_time = rng.random(n_orders) < NULL_ORDERED_AT_SHARE
+    priority = rng.choice(4, n_orders, p=[0.90, 0.07, 0.02, 0.01])
+    lines = pl.DataFrame(
+        {
+            "order_id": _names("O-", line_order, 9),
+            "sku": _names("SKU-", line_sku, 7),
+            "qty": rng.integers(1, 21, size.lines),
+            "priority": priority[line_order],
+            "ordered_at": pl.Series(ordered_at[line_order]).dt.replace_time_zone("UTC"),
+            "arrival": arrival,
+            "allocated_qty": np.zeros(size.lines, dtype=np.int64),
+        }
+    ).with_columns(
+        ordered_at=pl.when(pl.Series(no_time[line_order])).then(None).otherwise("ordered_at")
+    )
+
+    # Batches, in shuffled row order so the engine's sort has work to do.
+    n_batches = n_skus * per_sku
+    batch_sku = np.repeat(np.arange(n_skus), per_sku)
+    expected_demand = np.bincount(line_sku, minlength=2 * n_skus)[:n_skus] * 10.5
+    supply_factor = rng.uniform(0.6, 1.4, n_skus)
+    mean_batch = (expected_demand * supply_factor / per_sku)[batch_sku]
+    purchased = np.rint(mean_batch * rng.uniform(0.5, 1.5, n_batches)).astype(np.int64)
+    prior = np.where(
+        rng.random(n_batches) < PREALLOCATED_BATCH_SHARE,
+        np.floor(rng.random(n_batches) * (purchased + 1)).astype(np.int64),
+        0,
+    )
+    in_stock = rng.random(n_batches) < IN_STOCK_SHARE
+    eta_days = rng.integers(1, INBOUND_DAYS + 1, n_batches)
+    order = rng.permutation(n_batches)
+    batches = pl.DataFrame(
+        {
+            "reference": _names("B-", rng.permutation(n_batches)[order], 9),
+            "sku": _names("SKU-", batch_sku[order], 7),
+            "purchased_quantity": purchased[order],
+            "eta": pl.Series(eta_days[order], dtype=pl.Int32),
+            "allocated_qty": prior[order],
+        }
+    ).with_columns(
+        eta=pl.when(pl.Series(in_stock[order]))
+        .then(None)
+        .otherwise(pl.lit(TODAY) + pl.duration(days=pl.col("eta")))
+        .cast(pl.Date)
+    )
+    return batches, lines
+
+
+# --- measuring inside a child process --------------------------------------------------------
+
+
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in KiB."""
+    for row in Path("/proc/self/status").read_text().splitlines():
+        if row.startswith(field + ":"):
+            return int(row.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False if refused."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _first_fit_inputs(batches: pl.DataFrame, lines: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The whole policy's pass inputs, prepared here so its cost can be timed on its own."""
+    available = (pl.col("purchased_quantity") - pl.col("allocated_qty")).clip(lower_bound=0)
+    supply = (
+        batches.select("reference", "sku", "eta", available=available)
+        .filter(pl.col("available") > 0)
+        .sort(["sku", "eta", "reference"], nulls_last=[False, False, False])
+        .with_columns(sku_code=pl.col("sku").rank("dense").cast(pl.Int64))
+    )
+    demand = (
+        lines.filter(pl.col("qty") > pl.col("allocated_qty"))
+        .join(supply.select("sku", "sku_code").unique("sku"), on="sku")
+        .sort(
+            ["sku_code", "priority", "ordered_at", "arrival", "order_id"],
+            descending=[False, True, False, False, False],
+            nulls_last=[False, False, True, False, False],
+        )
+    )
+    return {
+        "line_sku": demand["sku_code"].to_numpy(),
+        "line_qty": (demand["qty"] - demand["allocated_qty"]).to_numpy(),
+        "batch_sku": supply["sku_code"].to_numpy(),
+        "batch_available": supply["available"].to_numpy(),
+    }
+
+
+def measure_engine(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
+    """Time the engine on one size and policy in this (fresh) process."""
+    from allocation.engine.first_fit import _first_fit, first_fit
+
+    started = time.perf_counter()
+    batches, lines = generate(size)
+    generation_s = time.perf_counter() - started
+
+    # Warm-up: Numba loads (or compiles) the first-fit pass, Polars starts its thread pool.
+    tiny = np.zeros(1, dtype=np.int64)
+    started = time.perf_counter()
+    first_fit(tiny, tiny + 1, tiny, tiny + 1)
+    jit_first_call_s = time.perf_counter() - started
+    jit_cache_hit = sum(_first_fit.stats.cache_hits.values()) > 0
+    small_batches, small_lines = generate(Size(2_000, 20, size.batches_per_sku, size.seed))
+    started = time.perf_counter()
+    allocate_frames(small_batches, small_lines, policy)
+    warmup_s = time.perf_counter() - started
+
+    times: list[float] = []
+    rss_before = peak = 0
+    peak_exact = True
+    result = None
+    for _ in range(repeat):
+        del result
+        result = None
+        gc.collect()
+        peak_exact = _reset_peak_rss() and peak_exact
+        before = _status_kib("VmRSS")
+        started = time.perf_counter()
+        result = allocate_frames(batches, lines, policy)
+        times.append(time.perf_counter() - started)
+        if _status_kib("VmHWM") - before > peak - rss_before:
+            rss_before, peak = before, _status_kib("VmHWM")
+    assert result is not None
+
+    first_fit_s = None
+    if policy is Policy.WHOLE:
+        inputs = _first_fit_inputs(batches, lines)
+        started = time.perf_counter()
+        first_fit(**inputs)
+        first_fit_s = time.perf_counter() - started
+
+    return {
+        "generation_s": generation_s,
+        "jit_first_call_s": jit_first_call_s,
+        "jit_cache_hit": jit_cache_hit,
+        "warmup_s": warmup_s,
+        "engine_s": min(times),
+        "engine_median_s": statistics.median(times),
+        "rss_before_mib": rss_before / 1024,
+        "peak_rss_mib": peak / 1024,
+        "peak_exact": peak_exact,
+        "process_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "allocation_rows": result.allocations.height,
+        "short_lines": result.shortages.height,
+        "first_fit_s": first_fit_s,
+    }
+
+
+def _domain_objects(
+    batches: pl.DataFrame, lines: pl.DataFrame
+) -> tuple[list[Batch], list[OrderLine]]:
+    """The same data as domain objects; a batch's earlier allocations go to a stand-in line."""
+    domain_batches = [
+        Batch(ref, sku, bought, eta, {LineKey("earlier-pass", sku): held} if held else None)
+        for ref, sku, bought, eta, held in batches.iter_rows()
+    ]
+    domain_lines = [
+        OrderLine(order_id, sku, qty, priority, ordered_at, arrival)
+        for order_id, sku, qty, priority, ordered_at, arrival, _ in lines.iter_rows()
+    ]
+    return domain_batches, domain_lines
+
+
+def measure_reference(size: Size, policy: Policy) -> dict[str, Any]:
+    """Time the domain reference on a size, and check the engine returns the same rows."""
+    batches, lines = generate(size)
+    domain_batches, domain_lines = _domain_objects(batches, lines)
+    started = time.perf_counter()
+    expected = allocate_lines(domain_lines, domain_batches, policy)
+    reference_s = time.perf_counter() - started
+
+    got = allocate_frames(batches, lines, policy)
+    expected_allocations = pl.DataFrame(
+        [asdict(a) for a in expected.allocations], schema=ALLOCATION_SCHEMA
+    )
+    expected_shortages = pl.DataFrame(
+        [asdict(s) for s in expected.shortages], schema=SHORTAGE_SCHEMA
+    )
+    identical = got.allocations.equals(expected_allocations) and got.shortages.equals(
+        expected_shortages
+    )
+    return {"reference_s": reference_s, "reference_lines": size.lines, "identical": identical}
+
+
+def measure_jit_compile() -> float:
+    """Seconds to compile the first-fit pass from nothing (run with an empty Numba cache)."""
+    from allocation.engine.first_fit import first_fit
+
+    tiny = np.zeros(1, dtype=np.int64)
+    started = time.perf_counter()
+    first_fit(tiny, tiny + 1, tiny, tiny + 1)
+    return time.perf_counter() - started
+
+
+# --- the parent: one child per measurement ----------------------------------------------------
+
+
+def _child(task: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter and return its JSON answer."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(task)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _run_child(task: dict[str, Any]) -> None:
+    """Child side of `_child`: measure and print one JSON line."""
+    if task["kind"] == "jit":
+        answer: dict[str, Any] = {"compile_s": measure_jit_compile()}
+    else:
+        size = Size(**task["size"])
+        policy = Policy(task["policy"])
+        if task["kind"] == "engine":
+            answer = measure_engine(size, policy, task["repeat"])
+        else:
+            answer = measure_reference(size, policy)
+    print(json.dumps(answer))
+
+
+def _rate(lines: int, seconds: float) -> str:
+    return f"{lines / seconds / 1e6:.2f}M" if lines / seconds >= 1e6 else f"{lines / seconds:,.0f}"
+
+
+def _mib(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def run(
+    sizes: list[tuple[str, Size]], policies: list[Policy], reference_lines: int, repeat: int
+) -> None:
+    """Measure every size and policy, printing one Markdown table per size."""
+    with tempfile.TemporaryDirectory() as empty_cache:
+        cold = _child({"kind": "jit"}, env={**os.environ, "NUMBA_CACHE_DIR": empty_cache})
+    print(f"Numba first-fit compile from an empty cache: {cold['compile_s']:.2f} s\n")
+    for name, size in sizes:
+        print(
+            f"### {name}: {size.lines:,} lines, {size.skus:,} SKUs, "
+            f"{size.batches_per_sku:,} batches per SKU ({size.skus * size.batches_per_sku:,} "
+            f"batches), seed {size.seed}\n"
+        )
+        print(
+            "| policy | gen s | JIT 1st call s | engine s (best/median) | lines/s "
+            "| RSS before MiB | peak RSS MiB | Δ RSS MiB | first-fit pass s "
+            "| alloc rows | short lines | ref lines | ref lines/s | engine/ref | same rows |"
+        )
+        print("|" + "---|" * 15)
+        for policy in policies:
+            engine = _child(
+                {"kind": "engine", "size": asdict(size), "policy": policy.value, "repeat": repeat}
+            )
+            sample = size.scaled(reference_lines)
+            reference = _child(
+                {"kind": "reference", "size": asdict(sample), "policy": policy.value}
+            )
+            engine_rate = size.lines / engine["engine_s"]
+            reference_rate = sample.lines / reference["reference_s"]
+            first_fit = engine["first_fit_s"]
+            print(
+                f"| {policy.value} | {engine['generation_s']:.2f} "
+                f"| {engine['jit_first_call_s']:.3f}"
+                f"{'' if engine['jit_cache_hit'] else ' (compiled)'} "
+                f"| {engine['engine_s']:.3f} / {engine['engine_median_s']:.3f} "
+                f"| {_rate(size.lines, engine['engine_s'])} "
+                f"| {_mib(engine['rss_before_mib'])} | {_mib(engine['peak_rss_mib'])}"
+                f"{'' if engine['peak_exact'] else ' (process)'} "
+                f"| {_mib(engine['peak_rss_mib'] - engine['rss_before_mib'])} "
+                f"| {'—' if first_fit is None else f'{first_fit:.3f}'} "
+                f"| {engine['allocation_rows']:,} | {engine['short_lines']:,} "
+                f"| {sample.lines:,} | {_rate(sample.lines, reference['reference_s'])} "
+                f"| {engine_rate / reference_rate:,.0f}x "
+                f"| {'yes' if reference['identical'] else '**NO**'} |",
+                flush=True,
+            )
+        print()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the benchmark (or, internally, one child measurement)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--skus", type=int, default=10_000)
+    parser.add_argument("--batches-per-sku", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--policy", choices=["split", "whole", "both"], default="both")
+    parser.add_argument(
+        "--reference-lines",
+        type=int,
+        default=DEFAULT_REFERENCE_LINES,
+        help="run the slow reference on this many lines (SKUs scaled down, batches per SKU kept)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="engine runs per measurement")
+    parser.add_argument(
+        "--preset",
+        nargs="*",
+        choices=sorted(PRESETS),
+        help="run the issue's sizes (all three when given without names)",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        _run_child(json.loads(args.child))
+        return
+    if args.preset is not None:
+        names = args.preset or sorted(PRESETS)
+        sizes = [(f"({n})", Size(*PRESETS[n], seed=args.seed)) for n in names]
+    else:
+        sizes = [("custom", Size(args.lines, args.skus, args.batches_per_sku, args.seed))]
+    policies = [Policy.SPLIT, Policy.WHOLE] if args.policy == "both" else [Policy(args.policy)]
+    run(sizes, policies, args.reference_lines, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

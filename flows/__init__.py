@@ -1,0 +1,1 @@
+"""Prefect flows: the orchestration shell around the allocation services."""

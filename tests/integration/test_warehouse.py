@@ -1,0 +1,92 @@
+"""The DuckDB warehouse: schema in place, one transaction per unit of work, one writer at a time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from allocation.adapters import schema
+from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
+
+
+def batch_rows(*references: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "reference": list(references),
+            "sku": ["CHAIR"] * len(references),
+            "purchased_quantity": [10] * len(references),
+            "eta": [None] * len(references),
+        },
+        schema_overrides={"eta": pl.Date},
+    )
+
+
+def test_a_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.commit()
+        version = warehouse.query("SELECT max(version) AS v FROM schema_version")["v"][0]
+    assert version == schema.SCHEMA_VERSION
+
+
+def test_an_uncommitted_unit_of_work_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(db) as warehouse:
+        warehouse.upsert_batches(batch_rows("b1"), "run-1")
+        warehouse.commit()
+    with DuckDBWarehouse(db) as warehouse:
+        warehouse.upsert_batches(batch_rows("b2"), "run-2")
+    with DuckDBWarehouse(db) as warehouse:
+        references = warehouse.query("SELECT reference FROM batches")["reference"].to_list()
+    assert references == ["b1"]
+
+
+def test_upserting_a_known_batch_updates_its_quantity_and_eta_but_not_its_creator(
+    tmp_path: Path,
+) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.upsert_batches(batch_rows("b1"), "run-1")
+        warehouse.upsert_batches(
+            batch_rows("b1").with_columns(purchased_quantity=pl.lit(3)), "run-2"
+        )
+        row = warehouse.query(
+            "SELECT purchased_quantity, created_run_id, updated_run_id FROM batches"
+        ).row(0)
+    assert row == (3, "run-1", "run-2")
+
+
+def test_a_second_writer_is_told_the_warehouse_is_busy_and_by_whom(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); "
+            "time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        with pytest.raises(WarehouseBusy, match=rf"busy \(held by process {holder.pid}\)"):
+            DuckDBWarehouse(db, busy_timeout=0.5).__enter__()
+        assert 0.4 < time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+def test_a_file_from_a_newer_release_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (?)", [schema.SCHEMA_VERSION + 1])
+    with pytest.raises(RuntimeError, match="newer than this release"):
+        DuckDBWarehouse(db).__enter__()
