@@ -17,7 +17,7 @@ from typing import Final, Self
 import duckdb
 import polars as pl
 
-from allocation.adapters import schema
+from allocation.adapters import schema, views
 
 APPENDABLE_TABLES: Final = frozenset(
     {
@@ -97,6 +97,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             self._run("BEGIN TRANSACTION")
             schema.upgrade(self._connection)
+            views.create_views(self._connection)
         except BaseException:
             self._connection.close()
             self._connection = None

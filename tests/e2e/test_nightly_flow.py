@@ -80,10 +80,10 @@ def test_a_night_leaves_the_warehouse_holding_picks_reservations_and_accounted_f
             "SELECT location, status, rows_read, rows_loaded, rows_rejected "
             "FROM ingested_files ORDER BY location"
         ).fetchall()
-        lines = con.sql("SELECT count(*) FROM order_lines").fetchone()
+        lines = con.sql("SELECT count(*) FROM order_lines").fetchall()
     assert held == [("picked", 13), ("reserved", 25)]
     assert [f[1:] for f in files] == [("loaded", 5, 4, 1), ("loaded", 8, 6, 2)]
-    assert lines == (6,)
+    assert lines == [(6,)]
 
 
 def test_running_the_same_night_again_changes_nothing_and_picks_nothing_new(

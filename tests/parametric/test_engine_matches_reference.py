@@ -1,4 +1,4 @@
-"""The bulk engine agrees with the reference row for row, and both keep the allocation invariants."""
+"""The bulk engine agrees with the reference row for row, and both keep the invariants."""
 
 from __future__ import annotations
 

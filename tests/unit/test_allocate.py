@@ -51,7 +51,9 @@ def test_prefers_earlier_batches(allocate: Allocate, policy: Policy) -> None:
 
 
 @pytest.mark.parametrize("eta", [None, TOMORROW])
-def test_batches_alike_in_eta_are_taken_by_reference(allocate: Allocate, eta: date | None) -> None:
+def test_batches_with_the_same_eta_go_in_reference_order(
+    allocate: Allocate, eta: date | None
+) -> None:
     batches = [Batch(ref, "LAMP", 10, eta=eta) for ref in ("b-2", "b-10")]
     result = allocate([OrderLine("o1", "LAMP", 12)], batches, Policy.SPLIT)
     assert result.allocations == [

@@ -110,6 +110,11 @@ def test_a_batch_never_allocates_more_than_it_has() -> None:
     assert batch.quantity_for(line) == 0
 
 
+def test_a_batch_cannot_be_bought_in_a_negative_quantity() -> None:
+    with pytest.raises(InvalidQuantity):
+        Batch("batch-001", "SMALL-TABLE", -1)
+
+
 def test_a_batch_cannot_start_with_more_allocated_than_purchased() -> None:
     with pytest.raises(InvalidQuantity):
         Batch(
