@@ -37,9 +37,11 @@ CSV handling, where files go wrong in practice:
   blank") or, if only optional columns are missing, loads with their defaults.
 - An unclosed quote, a file with no header line, or CR-only line ends reject the file.
 
-Parquet is read natively; the contract's columns are cast to text so the same checks run as
-for CSV (2.0 in a Float column is text "2.0" and fails "whole number"; a warning names columns
-whose Parquet type does not fit). A nested (List, Struct, Array) contract column rejects the
+Parquet is read natively (only the contract's columns), and those columns are cast to text so
+the same checks run as for CSV: 2.0 in a Float column is the text "2.0" and fails "whole
+number", and a warning names each column whose Parquet type does not fit its contract type.
+Timestamps become ISO-8601 text in UTC (a Datetime without a zone is taken as UTC); a
+corrupt file that makes the Parquet reader panic is rejected like any unreadable file. A nested (List, Struct, Array) contract column rejects the
 file, naming the column and its type; a nested extra column is ignored like any other. All
 blank rows are rows in Parquet (blank lines are a CSV matter) and are rejected as blank.
 """
@@ -53,12 +55,13 @@ from typing import Final
 
 import polars as pl
 from pandera.errors import SchemaErrors
+from polars.exceptions import PanicException
 
 from allocation.contracts.inputs import CONTRACTS, NOT_BLANK, InputContract, InputKind
 
 __all__ = ["REJECT_SCHEMA", "InputKind", "ParsedFile", "parse_inbox_file"]
 
-REJECT_SCHEMA: Final = pl.Schema(
+REJECT_SCHEMA: Final[pl.Schema] = pl.Schema(
     {
         "file": pl.String(),
         "row_number": pl.Int64(),
@@ -74,6 +77,11 @@ _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _PARQUET_MAGIC: Final = b"PAR1"
 _OVERFLOW: Final = "_overflow"  # the field just past the header's width, to spot long rows
 _MAX_NAMES_SHOWN: Final = 12  # a garbage header is still summarised in one readable line
+_MAX_MESSAGE: Final = 200
+# What a reader raises for bytes it cannot make sense of. Polars can also panic on a corrupt
+# Parquet footer (seen with ranges past the end of the file): that too is a bad file, not a
+# reason to stop the night's run.
+_UNREADABLE: Final = (pl.exceptions.PolarsError, PanicException)
 
 
 @dataclass(frozen=True)
@@ -178,9 +186,8 @@ def _read_csv(data: bytes, contract: InputContract, warnings: list[str]) -> _Tab
         )
     try:
         return _parse_csv(data, contract)
-    except pl.exceptions.ComputeError as error:
-        if "utf-8" not in str(error).lower():
-            raise
+    except _NotUtf8:
+        pass
     text, encoding = _decode_legacy(data)
     warnings.append(f"{_first_bad_utf8(data)}; read it as {encoding}: check accented text")
     return _parse_csv(text.encode("utf-8"), contract)
@@ -206,9 +213,8 @@ def _parse_csv(data: bytes, contract: InputContract) -> _Table:
             row_index_name="row_number",
             row_index_offset=1,
         )
-    except pl.exceptions.ComputeError as error:
-        if "utf-8" in str(error).lower():
-            raise
+    except _UNREADABLE as error:
+        _raise_if_not_utf8(error)
         raise _FileRejected(
             "readable_csv",
             f"file could not be parsed as CSV, often an unclosed quote ({_first_line(error)})",
@@ -228,9 +234,8 @@ def _csv_header(data: bytes, contract: InputContract) -> list[str]:
         )
     except pl.exceptions.NoDataError:
         first = pl.DataFrame()
-    except pl.exceptions.ComputeError as error:
-        if "utf-8" in str(error).lower():
-            raise
+    except _UNREADABLE as error:
+        _raise_if_not_utf8(error)
         raise _FileRejected(
             "readable_csv", f"the header line could not be parsed as CSV ({_first_line(error)})"
         ) from error
@@ -245,6 +250,15 @@ def _csv_header(data: bytes, contract: InputContract) -> list[str]:
             f"{_expected_header(contract)}",
         )
     return names
+
+
+class _NotUtf8(Exception):  # noqa: N818 - a signal to re-read the bytes, caught in _read_csv
+    """The CSV reader refused the bytes as invalid UTF-8."""
+
+
+def _raise_if_not_utf8(error: BaseException) -> None:
+    if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
+        raise _NotUtf8 from error
 
 
 def _decode_legacy(data: bytes) -> tuple[str, str]:
@@ -273,11 +287,11 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
     try:
         schema = pl.read_parquet_schema(io.BytesIO(data))
         rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
-    except pl.exceptions.PolarsError as error:
+    except _UNREADABLE as error:
         raise _FileRejected(
             "readable_parquet", f"Parquet file is truncated or corrupt ({_first_line(error)})"
         ) from error
-    header = list(schema.names())
+    header = list(schema)
     wanted = [name for name in header if name in contract.columns]
     for name in wanted:
         if schema[name].is_nested():
@@ -293,7 +307,7 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
             warnings.append(warning)
     try:
         frame = pl.read_parquet(io.BytesIO(data), columns=wanted)
-    except pl.exceptions.PolarsError as error:
+    except _UNREADABLE as error:
         raise _FileRejected(
             "readable_parquet",
             f"Parquet file is truncated or corrupt ({_first_line(error)})",
@@ -303,7 +317,7 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
         text = frame.select(
             _parquet_as_text(frame[name]).alias(f"_{header.index(name)}") for name in wanted
         )
-    except pl.exceptions.PolarsError as error:
+    except _UNREADABLE as error:
         raise _FileRejected(
             "column_type",
             f"Parquet columns could not be read as text ({_first_line(error)})",
@@ -314,7 +328,7 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
 
 
 def _parquet_as_text(column: pl.Series) -> pl.Expr:
-    """A Parquet column as text; timestamps as ISO-8601 in UTC, the shape parsed fastest."""
+    """Turn a Parquet column to text; timestamps to ISO-8601 in UTC, the shape parsed fastest."""
     if not isinstance(column.dtype, pl.Datetime):
         return pl.col(column.name).cast(pl.String())
     utc = pl.col(column.name)
@@ -327,9 +341,7 @@ def _parquet_as_text(column: pl.Series) -> pl.Expr:
 def _parquet_type_warning(name: str, found: pl.DataType, wanted: pl.DataType) -> str | None:
     """Say when a Parquet column's type does not fit its contract type (its text still counts)."""
     text_like = found == pl.String() or isinstance(found, pl.Categorical | pl.Enum | pl.Null)
-    if wanted == pl.String():
-        fits = text_like or found.is_integer()
-    elif wanted == pl.Int64():
+    if wanted in (pl.String(), pl.Int64()):
         fits = text_like or found.is_integer()
     elif wanted == pl.Date():
         fits = text_like or found == pl.Date()
@@ -337,7 +349,10 @@ def _parquet_type_warning(name: str, found: pl.DataType, wanted: pl.DataType) ->
         fits = text_like or isinstance(found, pl.Datetime) or found == pl.Date()
     if fits:
         return None
-    return f"column {name!r} has Parquet type {found}, not {wanted}: its values were checked as text"
+    return (
+        f"column {name!r} has Parquet type {found}, not {wanted}: its values were checked as "
+        f"text; write the column as {wanted}"
+    )
 
 
 def _is_text(data: bytes) -> bool:
@@ -384,8 +399,11 @@ def _check_rows(
 
     raw = frame.select(
         *(
-            (pl.col(f"_{positions[column]}") if column in positions else pl.lit(None, pl.String()))
-            .alias(column)
+            (
+                pl.col(f"_{positions[column]}")
+                if column in positions
+                else pl.lit(None, pl.String())
+            ).alias(column)
             for column in contract.columns
         ),
         "row_number",
@@ -394,8 +412,9 @@ def _check_rows(
     if failures.height:
         positioned = raw.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64()))
         rejects.append(
-            failures.join(positioned.select("index", "row_number"), on="index", how="left")
-            .select(pl.lit(name).alias("file"), *REJECT_SCHEMA.names()[1:])
+            failures.join(positioned.select("index", "row_number"), on="index", how="left").select(
+                pl.lit(name).alias("file"), *REJECT_SCHEMA.names()[1:]
+            )
         )
         raw = positioned.join(failures.select("index").unique(), on="index", how="anti").drop(
             "index"
@@ -406,7 +425,7 @@ def _check_rows(
         rows_read=rows_read,
         rows=contract.typed(raw),
         rejects=pl.concat([REJECT_SCHEMA.to_frame(), *rejects], how="vertical_relaxed")
-        .cast(dict(REJECT_SCHEMA))
+        .cast(REJECT_SCHEMA)
         .sort("row_number", maintain_order=True),
         warnings=tuple(warnings),
     )
@@ -453,7 +472,9 @@ def _resolve_header(
     unnamed = sum(1 for column in header if not column)
     if unnamed and table.is_csv:
         warnings.append(f"ignored {unnamed} column(s) with a blank header")
-    return {column: found[0] - 1 for column, found in positions.items() if column in contract.columns}
+    return {
+        column: found[0] - 1 for column, found in positions.items() if column in contract.columns
+    }
 
 
 def _normalised(frame: pl.DataFrame) -> pl.DataFrame:
@@ -470,7 +491,7 @@ def _failures(contract: InputContract, raw: pl.DataFrame) -> pl.DataFrame:
     try:
         contract.model.validate(raw, lazy=True)
     except SchemaErrors as errors:
-        cases = errors.failure_cases
+        cases: pl.DataFrame = errors.failure_cases
     else:
         return pl.DataFrame(
             schema={
@@ -482,9 +503,7 @@ def _failures(contract: InputContract, raw: pl.DataFrame) -> pl.DataFrame:
     if schema_level.height:
         # The parser builds the raw frame to fit the model, so this is a bug, not bad data.
         raise RuntimeError(f"raw frame does not fit {contract.model.__name__}: {schema_level}")
-    check = (
-        pl.when(pl.col("check") == "not_nullable").then(pl.lit(NOT_BLANK)).otherwise("check")
-    )
+    check = pl.when(pl.col("check") == "not_nullable").then(pl.lit(NOT_BLANK)).otherwise("check")
     return (
         cases.select(
             pl.col("index").cast(pl.Int64()),
@@ -510,5 +529,7 @@ def _expected_header(contract: InputContract) -> str:
     return f"a header line: {', '.join(contract.required)}{optional}"
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _first_line(error: BaseException) -> str:
+    """The first line of a reader's message, cut short: it may quote a whole file's text."""
+    line = str(error).strip().split("\n", 1)[0] or type(error).__name__
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."

@@ -36,16 +36,16 @@ class ParquetPublisher(Publisher):
     def publish(self, run_id: str, run_date: date, outputs: dict[str, pl.DataFrame]) -> list[str]:
         """Write each output, then the manifest that makes the run visible."""
         partition = f"run_date={run_date.isoformat()}"
-        files = {}
+        keys: list[str] = []
+        files: dict[str, dict[str, object]] = {}
         for name, frame in outputs.items():
             key = f"{name}/{partition}/{run_id}.parquet"
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="zstd")
             self.outbox.write(key, buffer.getvalue())
             files[name] = {"path": key, "rows": frame.height}
+            keys.append(key)
         manifest = {"run_id": run_id, "run_date": run_date.isoformat(), "files": files}
-        manifest_key = f"manifests/{partition}/{run_id}.json"
-        self.outbox.write(manifest_key, json.dumps(manifest, indent=2).encode())
-        return [self.outbox.describe(f["path"]) for f in files.values()] + [
-            self.outbox.describe(manifest_key)
-        ]
+        keys.append(f"manifests/{partition}/{run_id}.json")
+        self.outbox.write(keys[-1], json.dumps(manifest, indent=2).encode())
+        return [self.outbox.describe(key) for key in keys]

@@ -240,7 +240,9 @@ def create_views(connection: duckdb.DuckDBPyConnection) -> None:
     """Create or replace every view and its comments, inside the caller's transaction."""
     for view in VIEWS:
         connection.execute(f"CREATE OR REPLACE VIEW {view.name} AS {view.sql}").complete()
-        connection.execute(f"COMMENT ON VIEW {view.name} IS {_literal(view.description)}").complete()
+        connection.execute(
+            f"COMMENT ON VIEW {view.name} IS {_literal(view.description)}"
+        ).complete()
         for column, comment in view.columns.items():
             connection.execute(
                 f"COMMENT ON COLUMN {view.name}.{column} IS {_literal(comment)}"
@@ -248,5 +250,5 @@ def create_views(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def _literal(text: str) -> str:
-    """A SQL string literal (COMMENT ON takes no parameters)."""
+    """Quote text as a SQL string literal (COMMENT ON takes no parameters)."""
     return "'" + text.replace("'", "''") + "'"

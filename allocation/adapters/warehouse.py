@@ -137,7 +137,8 @@ class DuckDBWarehouse(Warehouse):
 
     def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
         """Run a read query and return a Polars frame."""
-        return self.connection.sql(sql, params=parameters or None).pl()
+        frame: pl.DataFrame = self.connection.sql(sql, params=parameters or None).pl()
+        return frame
 
     def execute(self, sql: str, parameters: list[object] | None = None) -> None:
         """Run one statement inside the transaction."""

@@ -47,24 +47,22 @@ _FULL_TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%S%.f%#z"  # %#z takes Z, +HH, +HHMM an
 
 
 def whole_number(text: pl.Expr) -> pl.Expr:
-    """The text as an Int64: null unless it is only digits (no sign, no point) and fits."""
+    """Read text as an Int64: null unless it is only digits (no sign, no point) and fits."""
     return pl.when(text.str.contains(_WHOLE_NUMBER)).then(text.cast(pl.Int64, strict=False))
 
 
 def signed_whole_number(text: pl.Expr) -> pl.Expr:
-    """The text as an Int64, a sign allowed: null unless it is an integer that fits."""
-    return pl.when(text.str.contains(_SIGNED_WHOLE_NUMBER)).then(
-        text.cast(pl.Int64, strict=False)
-    )
+    """Read text as an Int64, a sign allowed: null unless it is an integer that fits."""
+    return pl.when(text.str.contains(_SIGNED_WHOLE_NUMBER)).then(text.cast(pl.Int64, strict=False))
 
 
 def iso_date(text: pl.Expr) -> pl.Expr:
-    """The text as a Date: null unless it is `YYYY-MM-DD` and that day exists."""
+    """Read text as a Date: null unless it is `YYYY-MM-DD` and that day exists."""
     return pl.when(text.str.contains(_ISO_DATE)).then(text.str.to_date("%Y-%m-%d", strict=False))
 
 
 def iso_timestamp(text: pl.Expr) -> pl.Expr:
-    """The text as a UTC Datetime: null unless it is an ISO-8601 timestamp that exists.
+    """Read text as a UTC Datetime: null unless it is an ISO-8601 timestamp that exists.
 
     No zone means UTC; a date alone means midnight UTC.
     """
@@ -175,12 +173,14 @@ class BatchesIn(_RawInput):
         name="whole_number_at_least_0",
         description="a whole number of at least 0",
     )
+    @classmethod
     def _purchased_quantity_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Check each value is digits only, fits in 64 bits, and is >= 0."""
         text = pl.col(data.key)
         return data.lazyframe.select(_blank_or(text, whole_number(text) >= 0))
 
     @pa.check("eta", name="iso_date", description="a real date written YYYY-MM-DD")
+    @classmethod
     def _eta_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Check each value is a day that exists, written YYYY-MM-DD."""
         text = pl.col(data.key)
@@ -206,13 +206,17 @@ class OrderLinesIn(_RawInput):
         "means midnight UTC; may be blank.",
     )
 
-    @pa.check("qty", name="whole_number_greater_than_0", description="a whole number greater than 0")
+    @pa.check(
+        "qty", name="whole_number_greater_than_0", description="a whole number greater than 0"
+    )
+    @classmethod
     def _qty_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Check each value is digits only, fits in 64 bits, and is > 0."""
         text = pl.col(data.key)
         return data.lazyframe.select(_blank_or(text, whole_number(text) > 0))
 
     @pa.check("priority", name="whole_number", description="a whole number, e.g. 0, 1 or 2")
+    @classmethod
     def _priority_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Check each value is an integer (a sign allowed) that fits in 64 bits."""
         text = pl.col(data.key)
@@ -223,6 +227,7 @@ class OrderLinesIn(_RawInput):
         name="iso_timestamp",
         description="an ISO-8601 timestamp such as 2026-11-25T14:30:00Z or 2026-11-25",
     )
+    @classmethod
     def _ordered_at_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Check each value is an ISO-8601 timestamp (or date) that exists."""
         text = pl.col(data.key)

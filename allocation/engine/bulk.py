@@ -1,21 +1,33 @@
 """Bulk allocation over Polars frames: the same policy as the domain core, without a loop per line.
 
-Within one SKU, the split policy lays the lines' missing units end to end in demand order and
-the batches' available units end to end in preference order. Each unit of demand then meets
-the unit of supply at the same position, so line i takes from batch j exactly the overlap of
-their intervals. Cutting the SKU's axis at every line end and batch end gives segments that
-each belong to one (line, batch) pair: the allocations are the segments.
+The engine reads in three steps:
 
-The whole policy is sequential by nature (whether a line fits a batch depends on every line
-before it), so it runs a first-fit pass per SKU in `first_fit.py`, compiled with Numba.
+1. Supply: batches with stock to give, grouped by SKU and in preference order within a SKU,
+   each SKU numbered with a dense code.
+2. Demand: the lines' row numbers in demand order, with each line's SKU code and missing units.
+3. One sequential pass over the lines in demand order (`first_fit.py`, compiled with Numba)
+   hands out the units, then the pieces it made are named (order id, SKU, batch reference).
+
+Within one SKU, the split policy lays the lines' missing units end to end in demand order and
+the batches' available units end to end in preference order: line i takes from batch j exactly
+the overlap of their intervals, so the pass only walks both sequences side by side. The whole
+policy is sequential by nature (whether a line fits a batch depends on every line before it).
+Because the pass visits lines in demand order, its pieces already come in the reference's row
+order (lines in demand order, then batches in preference order) and nothing is sorted after it.
+
+Sorting the lines dominates the cost, so the demand order is first tried as one integer key
+(priority, ordered_at, arrival packed together) sorted once, which is far cheaper than a sort
+on five columns of which two are strings. Only when two lines tie on those three fields do
+the string keys decide, and then the engine falls back to the full sort.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from allocation.domain.policy import Policy
-from allocation.engine.first_fit import first_fit
+from allocation.engine.first_fit import Int64Array, first_fit, split_fill
 from allocation.engine.frames import (
     ALLOCATION_SCHEMA,
     BATCH_COLUMNS,
@@ -24,8 +36,10 @@ from allocation.engine.frames import (
     EngineResult,
     conform,
     in_demand_order,
-    in_preference_order,
 )
+
+_INT64_ROOM = 2**63
+_INT128_ROOM = 2**127
 
 
 def allocate_frames(
@@ -37,129 +51,144 @@ def allocate_frames(
     equals `allocation.domain.allocate_lines` on the same data, row for row.
     """
     supply = _supply(conform(batches, BATCH_COLUMNS))
-    demand = _demand(conform(lines, LINE_COLUMNS), supply)
+    lines = conform(lines, LINE_COLUMNS)
+    order = _demand_order(lines)
+    line_sku, remaining = _demand(lines, order, supply)
+    batch_sku = supply["sku_code"].to_numpy()
+    available = supply["available"].to_numpy()
     if policy is Policy.SPLIT:
-        allocations, filled = _split(supply, demand)
+        piece_line, piece_batch, piece_qty, filled = split_fill(
+            line_sku, remaining, batch_sku, available
+        )
     else:
-        allocations, filled = _whole(supply, demand)
-    return EngineResult(allocations, _shortages(demand, filled))
+        chosen = first_fit(line_sku, remaining, batch_sku, available)
+        piece_line = np.flatnonzero(chosen >= 0)
+        piece_batch = chosen[piece_line]
+        piece_qty = remaining[piece_line]
+        filled = np.where(chosen >= 0, remaining, 0)
+    allocations = _name_allocations(piece_line, piece_batch, piece_qty, order, lines, supply)
+    return EngineResult(allocations, _shortages(lines, order, remaining, filled))
+
+
+def _demand_order(lines: pl.DataFrame) -> pl.Series:
+    """Row numbers of the lines in demand order, the same order as `frames.in_demand_order`."""
+    key = _packed_demand_key(lines)
+    if key is not None:
+        order = key.arg_sort()
+        in_order = key.gather(order)
+        # Distinct keys decide the whole order; a tie would be settled by the line key.
+        if not (in_order.slice(1) == in_order.slice(0, len(in_order) - 1)).any():
+            return order
+    return in_demand_order(lines.with_row_index("row"))["row"]
+
+
+def _packed_demand_key(lines: pl.DataFrame) -> pl.Series | None:
+    """(priority, high first; ordered_at, missing last; arrival) as one integer, if it fits.
+
+    Each field is shifted to start at 0 and the three are combined in mixed radix, so integer
+    order is demand order. Int64 holds most real data; Int128 holds the rest, unless the
+    fields' ranges multiply past 2**127 (or priority or arrival is missing): then None.
+    """
+    if lines.is_empty() or lines["priority"].has_nulls() or lines["arrival"].has_nulls():
+        return None
+    at = pl.col("ordered_at").to_physical()
+    low_p, high_p, low_t, high_t, low_a, high_a = lines.select(
+        pl.col("priority").min().alias("low_p"),
+        pl.col("priority").max().alias("high_p"),
+        at.min().alias("low_t"),
+        at.max().alias("high_t"),
+        pl.col("arrival").min().alias("low_a"),
+        pl.col("arrival").max().alias("high_a"),
+    ).row(0)
+    p_span = high_p - low_p + 1
+    t_span = 1 if low_t is None else high_t - low_t + 2  # the extra value is "missing"
+    a_span = high_a - low_a + 1
+    room = p_span * t_span * a_span
+    if room <= _INT64_ROOM:
+        dtype: pl.DataType = pl.Int64()
+    elif room <= _INT128_ROOM:
+        dtype = pl.Int128()
+    else:
+        return None
+
+    def lit(value: int) -> pl.Expr:
+        return pl.lit(value, dtype)
+
+    priority = lit(high_p) - pl.col("priority").cast(dtype)  # high first
+    ordered_at = (at.cast(dtype) - lit(low_t or 0)).fill_null(lit(t_span - 1))  # missing last
+    arrival = pl.col("arrival").cast(dtype) - lit(low_a)
+    key = (priority * lit(t_span) + ordered_at) * lit(a_span) + arrival
+    return lines.select(key).to_series()
 
 
 def _supply(batches: pl.DataFrame) -> pl.DataFrame:
-    """Batches with stock to give, in preference order, with a dense SKU code and a batch index."""
-    available = (pl.col("purchased_quantity") - pl.col("allocated_qty")).clip(lower_bound=0)
-    supply = in_preference_order(
-        batches.select("reference", "sku", "eta", available.alias("available")).filter(
-            pl.col("available") > 0
-        )
-    )
-    codes = supply.select(pl.col("sku").unique(maintain_order=True)).with_row_index("sku_code")
-    return (
-        supply.join(codes, on="sku", how="left", maintain_order="left")
-        .with_columns(pl.col("sku_code").cast(pl.Int64))
-        .sort("sku_code", maintain_order=True)  # stable: preference order holds within a SKU
-        .with_row_index("batch_idx")
-    )
+    """Batches with stock to give, grouped by SKU, in preference order within a SKU.
 
-
-def _demand(lines: pl.DataFrame, supply: pl.DataFrame) -> pl.DataFrame:
-    """Lines still missing units, in demand order, with their rank and their SKU's code.
-
-    A line whose SKU has no available batch gets a null code: it can only be short.
+    Sorting by SKU first makes each SKU one run of rows, so its code is just the run number.
+    Within a SKU the order is `frames.in_preference_order`: in stock (null eta) first, then
+    earliest eta, then reference.
     """
-    codes = supply.select("sku", "sku_code").unique("sku")
+    available = (pl.col("purchased_quantity") - pl.col("allocated_qty")).clip(lower_bound=0)
     return (
-        in_demand_order(lines.filter(pl.col("qty") > pl.col("allocated_qty")))
-        .with_columns(remaining=pl.col("qty") - pl.col("allocated_qty"))
-        .join(codes, on="sku", how="left", maintain_order="left")
-        .with_row_index("line_idx")
-    )
-
-
-def _split(supply: pl.DataFrame, demand: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Cut each SKU's demand and supply intervals at every end point; a segment is an allocation."""
-    known = demand.filter(pl.col("sku_code").is_not_null())
-    line_ends = known.select(
-        "sku_code",
-        pos=pl.col("remaining").cum_sum().over("sku_code"),
-        line_idx=pl.col("line_idx"),
-        batch_idx=pl.lit(None, pl.UInt32),
-    )
-    batch_ends = supply.select(
-        "sku_code",
-        pos=pl.col("available").cum_sum().over("sku_code"),
-        line_idx=pl.lit(None, pl.UInt32),
-        batch_idx=pl.col("batch_idx"),
-    )
-    cuts = pl.concat([line_ends, batch_ends]).sort(["sku_code", "pos"])
-    segments = (
-        cuts.lazy()
-        .with_columns(
-            start=pl.col("pos").shift(1, fill_value=0).over("sku_code"),
-            line_idx=pl.col("line_idx").backward_fill().over("sku_code"),
-            batch_idx=pl.col("batch_idx").backward_fill().over("sku_code"),
-        )
-        .filter(
-            (pl.col("pos") > pl.col("start"))
-            & pl.col("line_idx").is_not_null()
-            & pl.col("batch_idx").is_not_null()
-        )
-        .select("line_idx", "batch_idx", qty=pl.col("pos") - pl.col("start"))
-        .sort(["line_idx", "batch_idx"])
+        batches.lazy()
+        .select("reference", "sku", "eta", available=available)
+        .filter(pl.col("available") > 0)
+        .sort(["sku", "eta", "reference"], nulls_last=False)
+        .with_columns(sku_code=pl.col("sku").rle_id().cast(pl.Int64))
         .collect()
     )
-    allocations = _name_allocations(segments, supply, demand)
-    filled = segments.group_by("line_idx").agg(filled=pl.col("qty").sum())
-    return allocations, filled
 
 
-def _whole(supply: pl.DataFrame, demand: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Give each line's remaining units to the first batch of its SKU that can hold them all."""
-    known = demand.filter(pl.col("sku_code").is_not_null()).sort("sku_code", maintain_order=True)
-    chosen = first_fit(
-        line_sku=known["sku_code"].to_numpy(),
-        line_qty=known["remaining"].to_numpy(),
-        batch_sku=supply["sku_code"].to_numpy(),
-        batch_available=supply["available"].to_numpy(),
+def _demand(
+    lines: pl.DataFrame, order: pl.Series, supply: pl.DataFrame
+) -> tuple[Int64Array, Int64Array]:
+    """Each line's SKU code (-1: no batch has stock) and missing units, in demand order."""
+    codes = supply.select("sku", "sku_code").unique("sku_code", keep="first")
+    demand = (
+        lines.lazy()
+        .select("sku", remaining=pl.col("qty") - pl.col("allocated_qty"))
+        .join(codes.lazy(), on="sku", how="left", maintain_order="left")
+        .select(pl.col("sku_code").fill_null(-1), "remaining")
+        .collect()[order]
     )
-    segments = (
-        known.select("line_idx", qty="remaining")
-        .with_columns(batch_idx=pl.Series(chosen, dtype=pl.Int64))
-        .filter(pl.col("batch_idx") >= 0)
-        .select("line_idx", pl.col("batch_idx").cast(pl.UInt32), "qty")
-        .sort("line_idx")
-    )
-    allocations = _name_allocations(segments, supply, demand)
-    filled = segments.select("line_idx", filled="qty")
-    return allocations, filled
+    return demand["sku_code"].to_numpy(), demand["remaining"].to_numpy()
 
 
 def _name_allocations(
-    segments: pl.DataFrame, supply: pl.DataFrame, demand: pl.DataFrame
+    piece_line: Int64Array,
+    piece_batch: Int64Array,
+    piece_qty: Int64Array,
+    order: pl.Series,
+    lines: pl.DataFrame,
+    supply: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Turn (line_idx, batch_idx, qty) into (order_id, sku, batch_ref, qty)."""
-    lines = demand.select("order_id", "sku")
-    refs = supply["reference"]
-    return segments.select(
-        lines["order_id"].gather(segments["line_idx"]),
-        lines["sku"].gather(segments["line_idx"]),
-        batch_ref=refs.gather(segments["batch_idx"]),
-        qty=segments["qty"],
-    ).cast(dict(ALLOCATION_SCHEMA))
+    """Turn pieces (line's place in demand order, batch index, units) into allocation rows."""
+    rows = order.gather(piece_line)
+    return pl.DataFrame(
+        {
+            "order_id": lines["order_id"].gather(rows),
+            "sku": lines["sku"].gather(rows),
+            "batch_ref": supply["reference"].gather(piece_batch),
+            "qty": piece_qty,
+        },
+        schema=ALLOCATION_SCHEMA,
+    )
 
 
-def _shortages(demand: pl.DataFrame, filled: pl.DataFrame) -> pl.DataFrame:
-    """Lines whose remaining units were not all filled, with what they hold in total."""
+def _shortages(
+    lines: pl.DataFrame, order: pl.Series, remaining: Int64Array, filled: Int64Array
+) -> pl.DataFrame:
+    """Lines whose missing units were not all filled, in demand order, with what they hold."""
+    short = np.flatnonzero(filled < remaining)
+    got = pl.Series(filled[short])
     return (
-        demand.join(filled, on="line_idx", how="left", maintain_order="left")
-        .with_columns(pl.col("filled").fill_null(0))
-        .filter(pl.col("filled") < pl.col("remaining"))
+        lines.select("order_id", "sku", "qty", "allocated_qty")[order.gather(short)]
         .select(
             "order_id",
             "sku",
             ordered_qty="qty",
-            allocated_qty=pl.col("allocated_qty") + pl.col("filled"),
-            short_qty=pl.col("remaining") - pl.col("filled"),
+            allocated_qty=pl.col("allocated_qty") + got,
+            short_qty=pl.Series(remaining[short]) - got,
         )
-        .cast(dict(SHORTAGE_SCHEMA))
+        .cast(SHORTAGE_SCHEMA)
     )

@@ -1,8 +1,16 @@
-"""The whole policy's sequential pass: each line goes to the first batch of its SKU that fits it.
+"""The engine's sequential passes over lines in demand order, compiled with Numba.
 
-Compiled with Numba. Per SKU, a max-segment-tree over the batches' available units finds the
-leftmost batch (in preference order) that can hold a line in O(log batches), so a SKU with
-1,000 batches costs about as much per line as one with 10.
+Both policies walk the lines once, in demand order, keeping per-SKU state, so the rows they
+produce are already in the reference's order and nothing is sorted afterwards.
+
+- `first_fit` (whole policy): each SKU keeps a max-segment-tree over its batches' available
+  units, which finds the leftmost batch (in preference order) that can hold a line in
+  O(log batches): a SKU with 1,000 batches costs about as much per line as one with 10.
+- `split_fill` (split policy): a SKU's batches are spent strictly one after another, so each
+  SKU only needs to remember its current batch and what is left in it.
+
+Codes are dense SKU numbers shared by lines and batches; a negative line code means the SKU
+has no batch with stock, so the line gets nothing.
 """
 
 from __future__ import annotations
@@ -21,65 +29,124 @@ def first_fit(
 ) -> Int64Array:
     """Return, per line, the index of the batch it goes to, or -1 when no batch can hold it.
 
-    Lines must be grouped by SKU code and in demand order within a SKU; batches grouped by SKU
-    code and in preference order within a SKU. Batch indexes refer to the batch arrays.
+    Lines come in demand order (SKUs may interleave). Batches are grouped by SKU code, codes
+    ascending, and in preference order within a SKU. Batch indexes refer to the batch arrays.
     """
+    starts = _sku_starts(line_sku, batch_sku)
     return _first_fit(  # type: ignore[no-any-return]
         np.ascontiguousarray(line_sku, dtype=np.int64),
         np.ascontiguousarray(line_qty, dtype=np.int64),
-        np.ascontiguousarray(batch_sku, dtype=np.int64),
-        np.array(batch_available, dtype=np.int64),  # a copy: the pass spends it
+        starts,
+        np.ascontiguousarray(batch_available, dtype=np.int64),
     )
 
 
-@njit(cache=True, nogil=True)  # type: ignore[misc]
-def _first_fit(line_sku: Any, line_qty: Any, batch_sku: Any, available: Any) -> Any:
-    chosen = np.full(line_sku.shape[0], -1, dtype=np.int64)
-    n_lines = line_sku.shape[0]
-    n_batches = batch_sku.shape[0]
-    line = 0
-    batch_start = 0
-    tree = np.zeros(2, dtype=np.int64)
-    while line < n_lines:
-        sku = line_sku[line]
-        while batch_start < n_batches and batch_sku[batch_start] < sku:
-            batch_start += 1
-        batch_end = batch_start
-        while batch_end < n_batches and batch_sku[batch_end] == sku:
-            batch_end += 1
-        count = batch_end - batch_start
-        line_end = line
-        while line_end < n_lines and line_sku[line_end] == sku:
-            line_end += 1
-        if count == 0:
-            line = line_end
-            continue
-        # A max-segment tree over this SKU's batches: leaf k holds batch k's available units.
-        size = 1
-        while size < count:
-            size *= 2
-        if tree.shape[0] < 2 * size:
-            tree = np.zeros(2 * size, dtype=np.int64)
-        tree[: 2 * size] = 0
-        for k in range(count):
-            tree[size + k] = available[batch_start + k]
+def split_fill(
+    line_sku: Int64Array, line_qty: Int64Array, batch_sku: Int64Array, batch_available: Int64Array
+) -> tuple[Int64Array, Int64Array, Int64Array, Int64Array]:
+    """Fill each line from its SKU's batches in turn; return its pieces and what each line got.
+
+    Inputs are laid out as for `first_fit`. The pieces come as three arrays (line index, batch
+    index, units), ordered by line, then by batch: the order the reference makes them in.
+    """
+    starts = _sku_starts(line_sku, batch_sku)
+    return _split_fill(  # type: ignore[no-any-return]
+        np.ascontiguousarray(line_sku, dtype=np.int64),
+        np.ascontiguousarray(line_qty, dtype=np.int64),
+        starts,
+        np.ascontiguousarray(batch_available, dtype=np.int64),
+    )
+
+
+def _sku_starts(line_sku: Int64Array, batch_sku: Int64Array) -> Int64Array:
+    """Where each SKU code's batches start; code k's batches are starts[k] to starts[k + 1]."""
+    codes = 1 + max(
+        int(line_sku.max()) if line_sku.size else -1,
+        int(batch_sku.max()) if batch_sku.size else -1,
+    )
+    return np.searchsorted(batch_sku, np.arange(codes + 1)).astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _first_fit(line_sku: Any, line_qty: Any, starts: Any, available: Any) -> Any:
+    n_skus = starts.shape[0] - 1
+    # One max-segment-tree per SKU, all in one array. SKU k's tree has `leaves[k]` leaves (a
+    # power of two); its node n, numbered as in a heap (root 1, children 2n and 2n + 1, leaf j
+    # at leaves[k] + j), lives at tree[bases[k] + n].
+    leaves = np.ones(n_skus, dtype=np.int64)
+    bases = np.zeros(n_skus, dtype=np.int64)
+    total = 0
+    for k in range(n_skus):
+        count = starts[k + 1] - starts[k]
+        while leaves[k] < count:
+            leaves[k] *= 2
+        bases[k] = total - 1
+        total += 2 * leaves[k]
+    tree = np.zeros(total, dtype=np.int64)
+    for k in range(n_skus):
+        base, size = bases[k], leaves[k]
+        for b in range(starts[k], starts[k + 1]):
+            tree[base + size + b - starts[k]] = available[b]
         for node in range(size - 1, 0, -1):
-            tree[node] = max(tree[2 * node], tree[2 * node + 1])
-        for i in range(line, line_end):
-            qty = line_qty[i]
-            if tree[1] < qty:
-                continue
-            node = 1
-            while node < size:  # descend to the leftmost leaf that holds at least qty
-                node = 2 * node if tree[2 * node] >= qty else 2 * node + 1
-            k = node - size
-            chosen[i] = batch_start + k
-            available[batch_start + k] -= qty
-            tree[node] -= qty
+            tree[base + node] = max(tree[base + 2 * node], tree[base + 2 * node + 1])
+
+    chosen = np.full(line_sku.shape[0], -1, dtype=np.int64)
+    for i in range(line_sku.shape[0]):
+        k = line_sku[i]
+        qty = line_qty[i]
+        if k < 0 or k >= n_skus or qty <= 0:
+            continue
+        base, size = bases[k], leaves[k]
+        if tree[base + 1] < qty:
+            continue
+        node = 1
+        while node < size:  # descend to the leftmost leaf that holds at least qty
+            node = 2 * node if tree[base + 2 * node] >= qty else 2 * node + 1
+        chosen[i] = starts[k] + node - size
+        tree[base + node] -= qty
+        node //= 2
+        while node >= 1:
+            tree[base + node] = max(tree[base + 2 * node], tree[base + 2 * node + 1])
             node //= 2
-            while node >= 1:
-                tree[node] = max(tree[2 * node], tree[2 * node + 1])
-                node //= 2
-        line = line_end
-        batch_start = batch_end
     return chosen
+
+
+@njit(cache=True, nogil=True)
+def _split_fill(line_sku: Any, line_qty: Any, starts: Any, available: Any) -> Any:
+    n_lines = line_sku.shape[0]
+    n_skus = starts.shape[0] - 1
+    current = starts[:-1].copy()  # per SKU: the batch that still has stock
+    left = available.copy()  # per batch: units not yet given (all > 0 at the start)
+    # A piece either finishes its line or empties its batch, so there are at most this many.
+    capacity = n_lines + available.shape[0]
+    piece_line = np.empty(capacity, dtype=np.int64)
+    piece_batch = np.empty(capacity, dtype=np.int64)
+    piece_qty = np.empty(capacity, dtype=np.int64)
+    filled = np.zeros(n_lines, dtype=np.int64)
+    pieces = 0
+    for i in range(n_lines):
+        k = line_sku[i]
+        need = line_qty[i]
+        if k < 0 or k >= n_skus or need <= 0:
+            continue
+        b = current[k]
+        end = starts[k + 1]
+        while need > 0 and b < end:
+            take = min(need, left[b])
+            piece_line[pieces] = i
+            piece_batch[pieces] = b
+            piece_qty[pieces] = take
+            pieces += 1
+            need -= take
+            left[b] -= take
+            if left[b] == 0:
+                b += 1
+        current[k] = b
+        filled[i] = line_qty[i] - need
+    # Copies, so the unused tail of the buffers is freed now rather than with the result.
+    return (
+        piece_line[:pieces].copy(),
+        piece_batch[:pieces].copy(),
+        piece_qty[:pieces].copy(),
+        filled,
+    )

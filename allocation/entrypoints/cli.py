@@ -1,39 +1,81 @@
 """The `allocation` command: run the nightly job, and the operators' day-to-day operations.
 
-Expected failures print one line on stderr and exit with a documented status; only a bug
-(status 1) shows a traceback.
+Expected failures print one line on stderr and exit with a documented status (`Exit`); only a
+bug (status 1) shows a traceback. A usage error (a missing argument, a value of the wrong type)
+is one line too, with status 2.
+
+The operators' commands (`batches`, `allocate`, `deallocate`, `lines`, `runs`, `check`) call
+`allocation.service_layer.operations`, which applies the nightly's own rules and service code.
+Each takes `--db` (default `ALLOCATION_DB`, else `data/warehouse.duckdb`) and `--json`
+(machine-readable output on stdout; tables otherwise). A command that changes the warehouse
+does it in one unit of work, records it as a run and publishes to `--outbox` (default
+`ALLOCATION_OUTBOX`, else `data/outbox`). A look-up opens the same unit of work and never
+commits; it refuses a warehouse file that does not exist (status 3) rather than create an
+empty one. DuckDB lets one process at a time open a file for writing and refuses even a
+read-only open while it does, so look-ups use the ordinary open: while a run holds the
+warehouse, every command is told it is busy (status 5) and to retry.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.storage import (
     StorageAccessDenied,
     StorageError,
     StorageNotFound,
+    open_storage,
 )
-from allocation.adapters.warehouse import WarehouseBusy
+from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.domain.model import AllocationError, OutOfStock, UnknownSku
 from allocation.domain.policy import Policy
+from allocation.service_layer import operations
+from allocation.service_layer.invariants import check_invariants
+from allocation.service_layer.operations import Conflict, Held, InvalidInput, NotFound
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The command group: a usage error, like any expected failure, is one line on stderr."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; report a usage error (bad or missing argument) in one line."""
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as error:  # Typer's usage errors (status 2) derive from it
+            where = (getattr(error, "ctx", None) or ctx).command_path
+            message = f"error: {where}: {error.format_message()} (see --help)"
+            stderr.print(message, highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     help="Allocate warehouse stock batches to customer order lines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+batches_app = typer.Typer(help="Stock batches: add, list, show, delete.")
+lines_app = typer.Typer(help="Order lines and what they hold.")
+runs_app = typer.Typer(help="Runs and operations, as recorded.")
+app.add_typer(batches_app, name="batches")
+app.add_typer(lines_app, name="lines")
+app.add_typer(runs_app, name="runs")
 stdout = Console()
 stderr = Console(stderr=True)
 
@@ -43,24 +85,30 @@ class Exit(IntEnum):
 
     OK = 0
     UNEXPECTED = 1
+    """A bug: the only status that shows a traceback."""
     INVALID = 2
+    """Invalid input: a usage error, or a value an input contract or the domain refuses."""
     NOT_FOUND = 3
+    """No such batch, order, allocation, run, SKU (no batch of it) or warehouse file."""
     CONFLICT = 4
+    """Contradicts the warehouse: out of stock, duplicate, still allocated, invariant broken."""
     BUSY = 5
+    """Another process holds the warehouse file: retry when it has finished."""
     STORAGE = 6
+    """The inbox or outbox could not be read or written."""
 
 
 def exit_status(error: BaseException) -> Exit | None:
     """The documented status for an expected failure, or None for a bug."""
     if isinstance(error, WarehouseBusy):
         return Exit.BUSY
-    if isinstance(error, StorageNotFound | UnknownSku):
+    if isinstance(error, NotFound | StorageNotFound | UnknownSku):
         return Exit.NOT_FOUND
     if isinstance(error, StorageAccessDenied | StorageError):
         return Exit.STORAGE
-    if isinstance(error, OutOfStock):
+    if isinstance(error, Conflict | OutOfStock):
         return Exit.CONFLICT
-    if isinstance(error, AllocationError | ValueError):
+    if isinstance(error, InvalidInput | AllocationError | ValueError):
         return Exit.INVALID
     return None
 
@@ -85,11 +133,22 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # The temporary server needs ~7 s on an idle 2-core host; give a busy one room.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 def print_json(payload: Any) -> None:
-    """Print a JSON document on stdout (dates as ISO strings)."""
-    stdout.print_json(data=payload, default=str)
+    """Print a JSON document on stdout, plain (no colour even on a terminal), dates in ISO."""
+    typer.echo(json.dumps(payload, indent=2, default=_json_value))
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
+
+@app.callback()
+def main() -> None:
+    """Allocate warehouse stock batches to customer order lines."""
 
 
 @app.command()
@@ -116,7 +175,7 @@ def run(
             "run_date": _parse_date(run_date) if run_date else None,
             "busy_timeout": busy_timeout,
         }
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = settings_with(**overrides)
         quiet_prefect()
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
@@ -142,11 +201,379 @@ def _parse_date(text: str) -> date:
 
 
 def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
-    table = Table(title=f"Run {summary['run_id']}", show_header=False)
-    for name, value in summary.items():
+    _print_record(f"Run {summary['run_id']}", summary)
+    stdout.print(f"Outputs in {settings.outbox}, warehouse {settings.db}")
+
+
+# --- the operators' commands -----------------------------------------------------------------
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Warehouse DuckDB file [default: ALLOCATION_DB, else data/warehouse.duckdb].",
+        show_default=False,
+    ),
+]
+Outbox = Annotated[
+    str | None,
+    typer.Option(
+        "--outbox",
+        help="Where to publish for the WMS, a folder or s3:// URL "
+        "[default: ALLOCATION_OUTBOX, else data/outbox].",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+NEGATIVE_NUMBERS: Final = {"ignore_unknown_options": True}
+"""Let `-5` be a value (refused with its reason) rather than an unknown option."""
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """The settings, with the options the operator gave in place of their defaults."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def changing(settings: Settings) -> DuckDBWarehouse:
+    """The unit of work of a command that changes the warehouse (it may create the file)."""
+    return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
+
+
+def looking_up(settings: Settings) -> DuckDBWarehouse:
+    """The unit of work of a look-up: never committed, and only on a file that exists."""
+    if settings.db != ":memory:" and not Path(settings.db).exists():
+        raise NotFound(f"no warehouse at {settings.db}: give --db or set ALLOCATION_DB")
+    return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
+
+
+def outbox_of(settings: Settings) -> ParquetPublisher:
+    """The publisher to the outbox (nothing is contacted until the first write)."""
+    return ParquetPublisher(open_storage(settings.outbox))
+
+
+@batches_app.command("add", context_settings=NEGATIVE_NUMBERS)
+def batches_add(
+    reference: Annotated[str, typer.Argument(help="The new batch's reference.")],
+    sku: Annotated[str, typer.Argument(help="The SKU it holds.")],
+    qty: Annotated[int, typer.Argument(help="Units purchased, 0 or more.")],
+    eta: Annotated[
+        str | None, typer.Option(help="Expected arrival, YYYY-MM-DD; none = in stock.")
+    ] = None,
+    db: Db = None,
+    outbox: Outbox = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add a batch. A reference already in use is a conflict (4)."""
+    with expected_failures():
+        settings = settings_with(db=db, outbox=outbox)
+        with changing(settings) as warehouse:
+            added = operations.add_batch(
+                warehouse, outbox_of(settings), reference, sku, qty, eta, policy=settings.policy
+            )
+        if as_json:
+            print_json(asdict(added))
+            return
+        _print_stock([added.batch], f"Added batch {added.batch.reference} (run {added.run_id})")
+        _print_published(added.published)
+
+
+@batches_app.command("list")
+def batches_list(
+    sku: Annotated[str | None, typer.Option(help="Only batches of this SKU.")] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="Only batches in stock.")] = False,
+    inbound: Annotated[bool, typer.Option("--inbound", help="Only inbound batches.")] = False,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """List batches with what is picked, reserved and available, in preference order."""
+    with expected_failures():
+        if in_stock and inbound:
+            raise InvalidInput("give --in-stock or --inbound, not both")
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            stock = operations.list_batches(
+                warehouse, sku, in_stock=True if in_stock else False if inbound else None
+            )
+        if as_json:
+            print_json([asdict(s) for s in stock])
+        else:
+            _print_stock(stock, f"{len(stock)} batches")
+
+
+@batches_app.command("show")
+def batches_show(
+    reference: Annotated[str, typer.Argument(help="The batch's reference.")],
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show a batch: its allocations, picked and reserved, and what is still available."""
+    with expected_failures():
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            stock = operations.show_batch(warehouse, reference)
+        if as_json:
+            print_json(asdict(stock))
+            return
+        _print_stock([stock], f"Batch {stock.reference}")
+        _print_held(stock.allocations, "Allocations")
+
+
+@batches_app.command("delete")
+def batches_delete(
+    reference: Annotated[str, typer.Argument(help="The batch's reference.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Delete it even while it holds allocations: withdraw its picks (published "
+            "as withdrawals) and drop its reservations; the lines stay open.",
+        ),
+    ] = False,
+    db: Db = None,
+    outbox: Outbox = None,
+    as_json: AsJson = False,
+) -> None:
+    """Delete a batch; refused (4) while it holds allocations, unless forced."""
+    with expected_failures():
+        settings = settings_with(db=db, outbox=outbox)
+        with changing(settings) as warehouse:
+            released = operations.delete_batch(
+                warehouse, outbox_of(settings), reference, force=force, policy=settings.policy
+            )
+        if as_json:
+            print_json({"reference": reference, **asdict(released)})
+            return
+        stdout.print(f"Deleted batch {reference} (run {released.run_id}).")
+        _print_released(released)
+
+
+@app.command(context_settings=NEGATIVE_NUMBERS)
+def allocate(
+    order_id: Annotated[str, typer.Argument(help="The customer order.")],
+    sku: Annotated[str, typer.Argument(help="The SKU ordered.")],
+    qty: Annotated[int, typer.Argument(help="Units ordered, more than 0.")],
+    priority: Annotated[int, typer.Option(help="Higher is served first.")] = 0,
+    policy: Annotated[
+        Policy | None,
+        typer.Option(help="Allocation policy [default: ALLOCATION_POLICY, else split]."),
+    ] = None,
+    db: Db = None,
+    outbox: Outbox = None,
+    as_json: AsJson = False,
+) -> None:
+    """Allocate one new order line now, by the nightly's rules, and publish it.
+
+    Picks from stock go on a pick list, inbound stock is reserved; a partial fill leaves the
+    rest as a backorder. Unknown SKU: 3. Nothing available at all: 4, nothing recorded. The
+    same line again changes nothing; with another qty it is a conflict (4).
+    """
+    with expected_failures():
+        settings = settings_with(db=db, outbox=outbox, policy=policy)
+        with changing(settings) as warehouse:
+            allocated = operations.allocate(
+                warehouse,
+                outbox_of(settings),
+                order_id,
+                sku,
+                qty,
+                priority=priority,
+                policy=settings.policy,
+            )
+        if as_json:
+            print_json(asdict(allocated))
+            return
+        line = allocated.line
+        name = f"order line {line.order_id}/{line.sku}"
+        if allocated.run_id is None:
+            stdout.print(f"The {name} (qty {line.qty}, {line.status}) is already known: unchanged.")
+        else:
+            held = line.picked + line.reserved
+            stdout.print(
+                f"Allocated {held} of {line.qty} units of {name} (run {allocated.run_id})."
+            )
+        _print_held(allocated.allocations, "Allocations")
+        if line.short:
+            stdout.print(f"Short {line.short} units: the line stays open as a backorder.")
+        _print_published(allocated.published)
+
+
+@app.command()
+def deallocate(
+    order_id: Annotated[str, typer.Argument(help="The customer order.")],
+    sku: Annotated[str | None, typer.Option(help="Only this line of the order.")] = None,
+    db: Db = None,
+    outbox: Outbox = None,
+    as_json: AsJson = False,
+) -> None:
+    """Release what an order (or one line) holds; its lines stay open for the next run.
+
+    Picked units are withdrawn and published as withdrawals; reservations are dropped.
+    Nothing allocated: 3.
+    """
+    with expected_failures():
+        settings = settings_with(db=db, outbox=outbox)
+        with changing(settings) as warehouse:
+            released = operations.deallocate(
+                warehouse, outbox_of(settings), order_id, sku, policy=settings.policy
+            )
+        if as_json:
+            print_json(asdict(released))
+            return
+        stdout.print(f"Released order {order_id} (run {released.run_id}); its lines stay open.")
+        _print_released(released)
+
+
+@lines_app.command("show")
+def lines_show(
+    order_id: Annotated[str, typer.Argument(help="The customer order.")],
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show an order's lines: qty, status, and units picked, reserved and short."""
+    with expected_failures():
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            lines = operations.show_lines(warehouse, order_id)
+        if as_json:
+            print_json([asdict(line) for line in lines])
+            return
+        table = Table(title=f"Order {order_id}")
+        for column in ("sku", "qty", "status", "picked", "reserved", "short"):
+            table.add_column(column, justify="left" if column in ("sku", "status") else "right")
+        for line in lines:
+            table.add_row(
+                line.sku,
+                str(line.qty),
+                line.status,
+                str(line.picked),
+                str(line.reserved),
+                str(line.short),
+            )
+        stdout.print(table)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the recent runs and operations, latest first."""
+    with expected_failures():
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            listed = operations.list_runs(warehouse, limit)
+        if as_json:
+            print_json([asdict(r) for r in listed])
+            return
+        table = Table(title="Runs, latest first")
+        columns = ("run id", "date", "policy", "status", "started", "published", "allocated")
+        for column in (*columns, "short", "pick lines"):
+            table.add_column(column)
+        for r in listed:
+            table.add_row(
+                r.run_id,
+                str(r.run_date),
+                r.policy,
+                r.status if r.reason is None else f"{r.status}: {r.reason}",
+                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                "no" if r.published_at is None else "yes",
+                str(r.units_allocated),
+                str(r.units_short),
+                str(r.pick_list_lines),
+            )
+        stdout.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show a run's summary."""
+    with expected_failures():
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            summary = operations.show_run(warehouse, run_id)
+        if as_json:
+            print_json(asdict(summary))
+        else:
+            _print_record(f"Run {run_id}", asdict(summary))
+
+
+@app.command()
+def check(db: Db = None, as_json: AsJson = False) -> None:
+    """Check the warehouse's invariants; each violation is printed, and the status is 4."""
+    with expected_failures():
+        settings = settings_with(db=db)
+        with looking_up(settings) as warehouse:
+            violations = check_invariants(warehouse)
+        if as_json:
+            print_json({"violations": violations})
+        elif violations:
+            for violation in violations:
+                stdout.print(violation, highlight=False, soft_wrap=True)
+        else:
+            stdout.print("Every invariant holds.")
+        if violations:
+            raise Conflict(f"{len(violations)} invariant violation(s) found")
+
+
+def _print_stock(stock: Sequence[operations.BatchStock], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("reference")
+    table.add_column("sku")
+    table.add_column("eta")
+    for column in ("purchased", "picked", "reserved", "available"):
+        table.add_column(column, justify="right")
+    for s in stock:
+        table.add_row(
+            s.reference,
+            s.sku,
+            "in stock" if s.eta is None else s.eta.isoformat(),
+            str(s.purchased_quantity),
+            str(s.picked),
+            str(s.reserved),
+            str(s.available),
+        )
+    stdout.print(table)
+
+
+def _print_held(held: Sequence[Held], title: str) -> None:
+    if not held:
+        stdout.print(f"{title}: none.")
+        return
+    table = Table(title=title)
+    for column in ("order", "sku", "batch", "qty", "status"):
+        table.add_column(column, justify="right" if column == "qty" else "left")
+    for h in held:
+        table.add_row(h.order_id, h.sku, h.batch_ref, str(h.qty), h.status)
+    stdout.print(table)
+
+
+def _print_released(released: operations.Released) -> None:
+    if released.withdrawn:
+        units = sum(h.qty for h in released.withdrawn)
+        _print_held(released.withdrawn, f"Withdrawn from pick lists: {units} units")
+    if released.released:
+        units = sum(h.qty for h in released.released)
+        _print_held(released.released, f"Reservations dropped: {units} units")
+    _print_published(released.published)
+
+
+def _print_published(published: Sequence[str]) -> None:
+    stdout.print(f"Published {len(published)} files:" if published else "Nothing published.")
+    for location in published:
+        stdout.print(f"  {location}", highlight=False, soft_wrap=True)
+
+
+def _print_record(title: str, record: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    for name, value in record.items():
         table.add_row(name.replace("_", " "), str(value))
     stdout.print(table)
-    stdout.print(f"Outputs in {settings.outbox}, warehouse {settings.db}")
 
 
 if __name__ == "__main__":

@@ -71,9 +71,9 @@ def _record(
     warehouse.replace_allocations("picked", all_picked)
     warehouse.replace_allocations("reserved", plan.reservations.with_columns(run_id=run_id))
     warehouse.append("run_allocations", plan.allocations.with_columns(run_id=run_id))
-    warehouse.append("pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}").with_columns(
-        run_id=run_id
-    ))
+    warehouse.append(
+        "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}").with_columns(run_id=run_id)
+    )
     warehouse.append("run_shortages", plan.shortages.with_columns(run_id=run_id))
     warehouse.append("ledger", _ledger(run, plan, reserved_before))
 

@@ -70,9 +70,7 @@ def withdraw_over_frozen(warehouse: Warehouse, run: RunContext) -> int:
     picked = warehouse.query(
         "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
     )
-    lines = warehouse.query(
-        "SELECT order_id, sku, priority, ordered_at, arrival FROM order_lines"
-    )
+    lines = warehouse.query("SELECT order_id, sku, priority, ordered_at, arrival FROM order_lines")
     taken = withdrawals_to_fit(batches, picked, lines)
     withdraw(warehouse, run, taken, "batch quantity fell below quantity on pick lists")
     return int(taken["qty"].sum())
@@ -100,5 +98,6 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
         run_id=pl.lit(run.run_id), reason=pl.lit(reason)
     )
     warehouse.append("withdrawals", stamped)
-    warehouse.append("ledger", stamped.with_columns(event=pl.lit("withdraw"), recorded_at=pl.lit(run.started_at)))
-
+    warehouse.append(
+        "ledger", stamped.with_columns(event=pl.lit("withdraw"), recorded_at=pl.lit(run.started_at))
+    )

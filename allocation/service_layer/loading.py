@@ -68,9 +68,9 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     """Parse the files not seen before, apply the cross-file rules, and load the good rows."""
     report = LoadReport()
     seen = set(
-        warehouse.query(
-            "SELECT content_hash FROM ingested_files WHERE status <> 'skipped'"
-        )["content_hash"].to_list()
+        warehouse.query("SELECT content_hash FROM ingested_files WHERE status <> 'skipped'")[
+            "content_hash"
+        ].to_list()
     )
     parsed: list[tuple[FetchedFile, ParsedFile]] = []
     for item in fetched:
@@ -93,12 +93,12 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     _insert_lines(warehouse, run, line_rows)
     report.duplicate_lines = duplicates
     cancellation_rows = _stack([p for _, p in parsed if p.kind == "cancellations"])
-    report.cancelled_lines, cancel_rejects = apply_cancellations(
-        warehouse, run, cancellation_rows
-    )
+    report.cancelled_lines, cancel_rejects = apply_cancellations(warehouse, run, cancellation_rows)
     rejects.append(cancel_rejects)
 
-    all_rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else REJECT_SCHEMA.to_frame()
+    all_rejects = (
+        pl.concat(rejects, how="vertical_relaxed") if rejects else REJECT_SCHEMA.to_frame()
+    )
     warehouse.append("rejects", all_rejects.with_columns(run_id=pl.lit(run.run_id)))
     rejected_rows = (
         all_rejects.filter(pl.col("row_number").is_not_null())
@@ -118,8 +118,9 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         report.files.append(account)
     warehouse.append(
         "ingested_files",
-        pl.DataFrame([vars(f) for f in report.files], schema_overrides={"reason": pl.String})
-        .with_columns(run_id=pl.lit(run.run_id))
+        pl.DataFrame(
+            [vars(f) for f in report.files], schema_overrides={"reason": pl.String}
+        ).with_columns(run_id=pl.lit(run.run_id))
         if report.files
         else pl.DataFrame(),
     )
@@ -141,8 +142,6 @@ def _stack(files: list[ParsedFile]) -> pl.DataFrame | None:
     """The good rows of several files, in run order, tagged with their file."""
     frames = [p.rows.with_columns(file=pl.lit(p.name)) for p in files if p.file_error is None]
     return pl.concat(frames, how="vertical_relaxed") if frames else None
-
-
 
 
 def _reject(rows: pl.DataFrame, column: str, check: str, reason: pl.Expr) -> pl.DataFrame:

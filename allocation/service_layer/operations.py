@@ -55,7 +55,7 @@ class OperationError(Exception):
     """An operation refused, with a reason an operator can act on."""
 
 
-class InvalidInput(OperationError):
+class InvalidInput(OperationError):  # noqa: N818 - what the operator is told: invalid input
     """What was entered breaks an input contract (the same rules as an inbox file's rows)."""
 
 
@@ -189,7 +189,7 @@ def add_batch(
 def list_batches(
     warehouse: Warehouse, sku: str | None = None, in_stock: bool | None = None
 ) -> list[BatchStock]:
-    """Batches by SKU, each SKU's in preference order; only in-stock or inbound ones if asked."""
+    """List batches by SKU, each SKU's in preference order; only in stock or inbound if asked."""
     stock = sorted(_stock(warehouse, sku=sku), key=lambda s: (s[0].sku, batch_preference(s[0])))
     return [
         _stock_of(batch, held, with_allocations=False)
@@ -199,7 +199,7 @@ def list_batches(
 
 
 def show_batch(warehouse: Warehouse, reference: str) -> BatchStock:
-    """A batch with each allocation it holds and its available quantity."""
+    """Show a batch: each allocation it holds, and its available quantity."""
     found = _stock(warehouse, reference=reference)
     if not found:
         raise NotFound(f"no batch {reference}")
@@ -325,7 +325,7 @@ def deallocate(
 
 
 def show_lines(warehouse: Warehouse, order_id: str) -> list[LineState]:
-    """Every line of an order, in arrival order."""
+    """Show every line of an order, in arrival order."""
     lines = _line_states(warehouse, order_id)
     if not lines:
         raise NotFound(f"no order {order_id}")
@@ -333,13 +333,13 @@ def show_lines(warehouse: Warehouse, order_id: str) -> list[LineState]:
 
 
 def line_state(warehouse: Warehouse, order_id: str, sku: str) -> LineState:
-    """One order line's state."""
+    """Show one order line."""
     (line,) = _line_states(warehouse, order_id, sku)
     return line
 
 
 def list_runs(warehouse: Warehouse, limit: int = 20) -> list[RunListing]:
-    """The most recent runs and operations, latest first."""
+    """List the most recent runs and operations, latest first."""
     rows = warehouse.query(
         f"SELECT {', '.join(RunListing.__dataclass_fields__)} FROM runs "
         "ORDER BY started_at DESC, run_id DESC LIMIT ?",
@@ -349,7 +349,7 @@ def list_runs(warehouse: Warehouse, limit: int = 20) -> list[RunListing]:
 
 
 def show_run(warehouse: Warehouse, run_id: str) -> RunSummary:
-    """A run's summary, as recorded."""
+    """Read a run's summary back."""
     if not warehouse.query("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).height:
         raise NotFound(f"no run {run_id}")
     return runs.summary_of(warehouse, run_id)
@@ -430,7 +430,7 @@ def _stock_of(batch: Batch, held: Sequence[Held], *, with_allocations: bool) -> 
 
 
 def _held(warehouse: Warehouse, order_id: str, sku: str | None = None) -> tuple[Held, ...]:
-    """What an order (or one of its lines) holds, batch by batch."""
+    """Read what an order (or one of its lines) holds, batch by batch."""
     rows = warehouse.query(
         "SELECT order_id, sku, batch_ref, qty, status FROM allocations "
         "WHERE order_id = ? AND (sku = ? OR ? IS NULL) ORDER BY sku, status, batch_ref",

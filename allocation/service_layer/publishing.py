@@ -62,7 +62,7 @@ def publish_pending(warehouse: Warehouse, publisher: Publisher) -> list[str]:
 
 def run_outputs(warehouse: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
     """A run's outputs as recorded, each checked against its published contract."""
-    frames = {}
+    frames: dict[str, pl.DataFrame] = {}
     for name, (sql, contract) in OUTPUT_QUERIES.items():
         frames[name] = contract.validate(warehouse.query(sql, [run_id]))
     return frames

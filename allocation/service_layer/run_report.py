@@ -27,6 +27,7 @@ HISTORY_RUNS: Final = 30
 TOP_SHORT_SKUS: Final = 10
 STOCK_WEEKS: Final = 12
 REJECT_ROWS: Final = 50
+NO_VALUE: Final = "\u2013"  # an en dash where a figure is missing
 
 LINES_COLOUR: Final = "#2563eb"
 UNITS_COLOUR: Final = "#d97706"
@@ -37,7 +38,7 @@ FREE_COLOUR: Final = "#99d5cc"
 
 
 def report_key(run_id: str, run_date: date) -> str:
-    """The report's key in the outbox: `reports/run_date=YYYY-MM-DD/<run_id>.html`."""
+    """Return the report's key in the outbox: `reports/run_date=YYYY-MM-DD/<run_id>.html`."""
     return f"reports/run_date={run_date.isoformat()}/{run_id}.html"
 
 
@@ -50,7 +51,7 @@ def publish_run_report(warehouse: Warehouse, outbox: ObjectStorage, run_id: str)
 
 
 def render_run_report(warehouse: Warehouse, run_id: str) -> str:
-    """The run's report as a complete HTML page (inline CSS and SVG, no script)."""
+    """Render the run's report as a complete HTML page (inline CSS and SVG, no script)."""
     run = _run(warehouse, run_id)
     title = f"Nightly allocation {run_id}"
     body = [
@@ -87,7 +88,7 @@ def _run(warehouse: Warehouse, run_id: str) -> dict[str, Any]:
 
 
 def _history(warehouse: Warehouse, run: dict[str, Any]) -> pl.DataFrame:
-    """The last committed runs up to this one (this one included if committed), oldest first."""
+    """Read the last committed runs up to this one (itself if committed), oldest first."""
     return warehouse.query(
         """
         SELECT run_id, run_date, line_fill_rate, unit_fill_rate FROM run_history
@@ -144,7 +145,11 @@ class _Figure:
 
 
 def _figures(run: dict[str, Any]) -> str:
-    """The run's headline figures as cards, each with an id and its exact value."""
+    """Show the run's headline figures as cards, each with an id and its exact value."""
+
+    def count(key: str, label: str, column: str, note: str = "") -> _Figure:
+        return _Figure(key, label, run[column], _count(run[column]), note)
+
     figures = [
         _Figure(
             "line-fill-rate",
@@ -160,28 +165,29 @@ def _figures(run: dict[str, Any]) -> str:
             _percent(run["unit_fill_rate"]),
             f"{_count(run['units_allocated'])} of {_count(run['units_demanded'])} units",
         ),
-        _Figure("units-allocated", "Units allocated", run["units_allocated"],
-                _count(run["units_allocated"]), "picked or reserved"),
-        _Figure("units-short", "Units short", run["units_short"], _count(run["units_short"]),
-                "still lacking stock"),
-        _Figure("lines-part", "Lines part-filled", run["lines_allocated_part"],
-                _count(run["lines_allocated_part"])),
-        _Figure("lines-unallocated", "Lines with nothing", run["lines_unallocated"],
-                _count(run["lines_unallocated"])),
-        _Figure("pick-list-lines", "Pick-list lines", run["pick_list_lines"],
-                _count(run["pick_list_lines"]), "sent to the WMS"),
-        _Figure("rows-rejected", "Rows rejected", run["rows_rejected"],
-                _count(run["rows_rejected"]),
-                f"of {_count(run['rows_read'])} read; {_count(run['rows_loaded'])} loaded"),
-        _Figure("files-read", "Files read", run["files_read"], _count(run["files_read"]),
-                f"{run['files_skipped']} skipped, {run['files_rejected']} rejected whole"),
+        count("units-allocated", "Units allocated", "units_allocated", "picked or reserved"),
+        count("units-short", "Units short", "units_short", "still lacking stock"),
+        count("pick-list-lines", "Pick-list lines", "pick_list_lines", "sent to the WMS"),
+        count("lines-full", "Lines filled in full", "lines_allocated_full"),
+        count("lines-part", "Lines part-filled", "lines_allocated_part"),
+        count("lines-unallocated", "Lines with nothing", "lines_unallocated"),
+        count(
+            "rows-rejected",
+            "Rows rejected",
+            "rows_rejected",
+            f"of {_count(run['rows_read'])} read; {_count(run['rows_loaded'])} loaded",
+        ),
+        count(
+            "files-read",
+            "Files read",
+            "files_read",
+            f"{run['files_skipped']} skipped, {run['files_rejected']} rejected whole",
+        ),
     ]
     cards = "".join(
         f'<div class="card"><div class="label">{_e(f.label)}</div>'
         f'<div class="value" id="fig-{f.key}" data-value="{_e(_raw(f.value))}">{_e(f.text)}'
-        "</div>"
-        + (f'<div class="note">{_e(f.note)}</div>' if f.note else "")
-        + "</div>"
+        "</div>" + (f'<div class="note">{_e(f.note)}</div>' if f.note else "") + "</div>"
         for f in figures
     )
     return f'<section class="cards" aria-label="Figures">{cards}</section>'
@@ -240,14 +246,16 @@ def _stock_by_week(warehouse: Warehouse) -> str:
     )
     if not weeks.height:
         return _section(
-            "Stock in hand and inbound by week of eta", "", _empty("No batches yet."),
+            "Stock in hand and inbound by week of eta",
+            "",
+            _empty("No batches yet."),
             section_id="stock",
         )
     bars: list[tuple[str, str, int, int]] = []
     rows = list(weeks.iter_rows(named=True))
     for row in rows[: STOCK_WEEKS + 1]:
         week = row["week"]
-        label = "In stock" if week is None else f"w/c {week:%d %b}"
+        label = "In stock" if week is None else f"w/c {week.day} {week:%b}"
         key = "in-stock" if week is None else week.isoformat()
         bars.append((key, label, int(row["allocated"]), int(row["available"])))
     if len(rows) > STOCK_WEEKS + 1:
@@ -294,12 +302,19 @@ def _rejects(warehouse: Warehouse, run_id: str) -> str:
         chart_id="rejects-chart",
         data_name="reason",
         unit="rejects",
+        width=900,
+        label_w=320,
     )
     table = _table(
         ["file", "row", "column", "value", "reason"],
         [
-            [r["file"], "whole file" if r["row_number"] is None else r["row_number"],
-             r["column"], r["value"], r["reason"]]
+            [
+                r["file"],
+                "whole file" if r["row_number"] is None else r["row_number"],
+                r["column"],
+                r["value"],
+                r["reason"],
+            ]
             for r in rows.head(REJECT_ROWS).iter_rows(named=True)
         ],
         table_id="rejects",
@@ -353,7 +368,7 @@ def _fill_rate_chart(history: pl.DataFrame) -> str:
     if not history.height:
         return _empty("No committed run yet.")
     width, height = 1000, 260
-    left, right, top, bottom = 48, 16, 34, 40
+    left, right, top, bottom = 48, 32, 34, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = history.height
 
@@ -413,10 +428,18 @@ def _fill_rate_chart(history: pl.DataFrame) -> str:
 
 
 def _bar_chart(
-    bars: Sequence[tuple[str, int]], *, colour: str, chart_id: str, data_name: str, unit: str
+    bars: Sequence[tuple[str, int]],
+    *,
+    colour: str,
+    chart_id: str,
+    data_name: str,
+    unit: str,
+    width: int = 500,
+    label_w: int = 150,
 ) -> str:
-    """Horizontal bars, one per label, largest first as given."""
-    width, row_h, label_w, value_w = 520, 26, 190, 56
+    """Horizontal bars, one per label, in the order given."""
+    row_h, value_w = 28, 56
+    clip = max(8, int(label_w / 7.4))
     height = row_h * len(bars) + 8
     scale = _nice_max(max(v for _, v in bars))
     plot_w = width - label_w - value_w
@@ -426,7 +449,7 @@ def _bar_chart(
         bar_w = plot_w * value / scale if scale else 0
         parts.append(
             f'<text class="label" x="{label_w - 8}" y="{top + row_h / 2 + 4:.1f}" '
-            f'text-anchor="end">{_e(_clip(label, 28))}<title>{_e(label)}</title></text>'
+            f'text-anchor="end">{_e(_clip(label, clip))}<title>{_e(label)}</title></text>'
             f'<rect class="bar" x="{label_w}" y="{top + 4}" width="{bar_w:.1f}" '
             f'height="{row_h - 8}" rx="3" fill="{colour}" data-{data_name}="{_e(label)}" '
             f'data-value="{value}"><title>{_e(label)}: {value} {_e(unit)}</title></rect>'
@@ -473,8 +496,9 @@ def _stacked_chart(bars: Sequence[tuple[str, str, int, int]]) -> str:
             f'text-anchor="middle">{_e(label)}</text></g>'
         )
     parts.append(
-        _legend([("promised (picked or reserved)", PROMISED_COLOUR), ("free", FREE_COLOUR)],
-                left, 14)
+        _legend(
+            [("promised (picked or reserved)", PROMISED_COLOUR), ("free", FREE_COLOUR)], left, 14
+        )
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -500,7 +524,7 @@ def _legend(entries: Sequence[tuple[str, str]], x: float, y: float) -> str:
 
 
 def _nice_max(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value` (1 for nothing)."""
+    """Round up to the next 1, 2, 2.5 or 5 x 10^k, for an axis (1 when there is nothing)."""
     if value <= 0:
         return 1.0
     magnitude = 1.0
@@ -559,24 +583,24 @@ def _clip(text: str, length: int) -> str:
 
 
 def _count(value: int | None) -> str:
-    return "–" if value is None else f"{value:,}"
+    return NO_VALUE if value is None else f"{value:,}"
 
 
 def _percent(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:.1%}"
+    return NO_VALUE if rate is None else f"{rate:.1%}"
 
 
 def _date(value: date | None) -> str:
-    return "–" if value is None else value.isoformat()
+    return NO_VALUE if value is None else value.isoformat()
 
 
 def _time(value: datetime | None) -> str:
-    return "–" if value is None else f"{value:%Y-%m-%d %H:%M:%S %Z}".strip()
+    return NO_VALUE if value is None else f"{value:%Y-%m-%d %H:%M:%S %Z}".strip()
 
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
-        return "–"
+        return NO_VALUE
     return str(timedelta(seconds=round(seconds))) if seconds >= 60 else f"{seconds:.1f} s"
 
 
@@ -623,7 +647,7 @@ section { background: var(--paper); border: 1px solid var(--line); border-radius
 .pair section { margin-bottom: 20px; }
 .muted, .empty { color: var(--muted); font-size: 13px; margin: 0 0 12px; }
 .empty { font-style: italic; }
-svg.chart { display: block; width: 100%; height: auto; max-width: 100%; margin: 4px 0 8px; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 4px 0 8px; }
 svg text { font-family: inherit; fill: var(--ink); }
 svg .axis { font-size: 12px; fill: var(--muted); }
 svg .legend, svg .label { font-size: 13px; }

@@ -84,7 +84,7 @@ def record_failure(warehouse: Warehouse, run: RunContext, reason: str) -> None:
 def summary_of(warehouse: Warehouse, run_id: str) -> RunSummary:
     """Read a run's summary back from `runs`."""
     names = [name for name in RunSummary.__dataclass_fields__ if name != "run_id"]
-    row = warehouse.query(
-        f"SELECT {', '.join(names)} FROM runs WHERE run_id = ?", [run_id]
-    ).row(0, named=True)
+    row = warehouse.query(f"SELECT {', '.join(names)} FROM runs WHERE run_id = ?", [run_id]).row(
+        0, named=True
+    )
     return RunSummary(run_id=run_id, **row)

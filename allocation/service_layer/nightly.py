@@ -1,0 +1,106 @@
+"""The night, stage by stage: the one sequence both the Prefect flow and plain Python run.
+
+`run_night` opens the warehouse, runs the stages in order inside one transaction, commits,
+then publishes. The stages are passed in, so the Prefect flow hands over its tasks (with
+retries, states and logs) and tests or benchmarks hand over the plain functions: one
+sequence, two ways to run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.storage import open_storage
+from allocation.adapters.warehouse import DuckDBWarehouse, Warehouse
+from allocation.domain.policy import Policy
+from allocation.service_layer import allocating, inbox, loading, publishing, runs
+from allocation.service_layer.report import run_figures
+
+
+def discover_at(inbox_url: str) -> inbox.Discovery:
+    """List the night's input files at an inbox URL."""
+    return inbox.discover(open_storage(inbox_url))
+
+
+def fetch_from(inbox_url: str, discovery: inbox.Discovery) -> list[inbox.FetchedFile]:
+    """Read the discovered files' bytes from an inbox URL."""
+    return inbox.fetch(open_storage(inbox_url), discovery.files)
+
+
+def commit_run(
+    warehouse: Warehouse,
+    run: runs.RunContext,
+    load: loading.LoadReport,
+    allocation: allocating.AllocationReport,
+) -> runs.RunSummary:
+    """Record the run's figures and commit everything it changed, at once."""
+    return runs.finish_run(warehouse, run, run_figures(load, allocation))
+
+
+def publish_to(warehouse: Warehouse, outbox_url: str) -> list[str]:
+    """Publish every committed run not yet in the outbox (this one, and any a crash left)."""
+    return publishing.publish_pending(warehouse, ParquetPublisher(open_storage(outbox_url)))
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stages of a night, as callables (plain functions, or Prefect tasks wrapping them)."""
+
+    discover: Callable[[str], inbox.Discovery] = discover_at
+    fetch: Callable[[str, inbox.Discovery], list[inbox.FetchedFile]] = fetch_from
+    load: Callable[[Warehouse, runs.RunContext, list[inbox.FetchedFile]], loading.LoadReport] = (
+        loading.load_inputs
+    )
+    allocate: Callable[[Warehouse, runs.RunContext], allocating.AllocationReport] = (
+        allocating.allocate_open_demand
+    )
+    commit: Callable[
+        [Warehouse, runs.RunContext, loading.LoadReport, allocating.AllocationReport],
+        runs.RunSummary,
+    ] = commit_run
+    publish: Callable[[Warehouse, str], list[str]] = publish_to
+
+
+@dataclass(frozen=True)
+class NightResult:
+    """What a night did: its summary, the per-file accounting, and the outputs written."""
+
+    summary: runs.RunSummary
+    load: loading.LoadReport
+    written: list[str]
+
+
+def run_night(
+    *,
+    inbox_url: str,
+    outbox_url: str,
+    db: str,
+    policy: Policy,
+    run_date: date,
+    busy_timeout: float = 0.0,
+    stages: Stages | None = None,
+) -> NightResult:
+    """Load the night's new inputs, re-plan open demand, commit, and publish for the WMS.
+
+    Everything up to the commit is one transaction: if any stage fails, the warehouse is left
+    as it was and the run is recorded as failed with the reason.
+    """
+    stages = stages or Stages()
+    run = runs.new_run(run_date, policy)
+    with DuckDBWarehouse(db, busy_timeout=busy_timeout) as warehouse:
+        runs.start_run(warehouse, run)
+        try:
+            discovery = stages.discover(inbox_url)
+            fetched = stages.fetch(inbox_url, discovery)
+            load = stages.load(warehouse, run, fetched)
+            load.warnings[:0] = discovery.warnings
+            allocation = stages.allocate(warehouse, run)
+            summary = stages.commit(warehouse, run, load, allocation)
+        except Exception as error:
+            runs.record_failure(warehouse, run, str(error).strip().splitlines()[0])
+            raise
+        written = stages.publish(warehouse, outbox_url)
+    return NightResult(summary, load, written)
