@@ -17,7 +17,6 @@ from allocation.domain.policy import Policy
 from allocation.service_layer import allocating, loading
 from allocation.service_layer import nightly as stages
 from allocation.service_layer.report import summary_markdown
-from allocation.service_layer.runs import RunSummary
 
 STORAGE = {"cache_policy": NO_CACHE, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
 DATABASE = {"cache_policy": NO_CACHE}
@@ -47,7 +46,7 @@ def nightly(
     policy: Policy = Policy.SPLIT,
     run_date: date | None = None,
     busy_timeout: float = 0.0,
-) -> RunSummary:
+) -> stages.NightResult:
     """Allocate the night: load new inputs, re-plan open demand, publish for the WMS."""
     result = stages.run_night(
         inbox_url=inbox_url,
@@ -63,4 +62,4 @@ def nightly(
         key="nightly-allocation",
         description="Nightly allocation summary",
     )
-    return result.summary
+    return result

@@ -40,10 +40,11 @@ CSV handling, where files go wrong in practice:
 Parquet is read natively (only the contract's columns), and those columns are cast to text so
 the same checks run as for CSV: 2.0 in a Float column is the text "2.0" and fails "whole
 number", and a warning names each column whose Parquet type does not fit its contract type.
-Timestamps become ISO-8601 text in UTC (a Datetime without a zone is taken as UTC); a
-corrupt file that makes the Parquet reader panic is rejected like any unreadable file. A nested (List, Struct, Array) contract column rejects the
-file, naming the column and its type; a nested extra column is ignored like any other. All
-blank rows are rows in Parquet (blank lines are a CSV matter) and are rejected as blank.
+Timestamps become ISO-8601 text in UTC (a Datetime without a zone is taken as UTC). A nested
+(List, Struct, Array) contract column rejects the file, naming the column and its type; a
+nested extra column is ignored like any other. A corrupt file that makes the Parquet reader
+panic is rejected like any unreadable file. Rows of blanks are rows in Parquet (blank lines
+are a CSV matter) and are rejected as blank.
 """
 
 from __future__ import annotations
@@ -451,7 +452,7 @@ def _resolve_header(
     missing = [column for column in contract.required if column not in positions]
     if missing:
         listed = ", ".join(repr(column) for column in missing)
-        found = [column or "(blank)" for column in header]
+        found = [_shortened(column) or "(blank)" for column in header]
         shown = ", ".join(found[:_MAX_NAMES_SHOWN]) + (
             f", ... ({len(found)} in all)" if len(found) > _MAX_NAMES_SHOWN else ""
         )
@@ -459,6 +460,8 @@ def _resolve_header(
         lower = {column.lower() for column in header}
         if any(column.lower() in lower for column in missing):
             hint = "; names are case-sensitive"
+        elif len(header) == 1 and (other := next((d for d in ";\t|" if d in header[0]), None)):
+            hint = f"; the header looks separated by {other!r}: send comma-separated values"
         raise _FileRejected(
             "required_column",
             f"missing required column{'s' if len(missing) > 1 else ''} {listed} "
@@ -529,7 +532,11 @@ def _expected_header(contract: InputContract) -> str:
     return f"a header line: {', '.join(contract.required)}{optional}"
 
 
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _first_line(error: BaseException) -> str:
     """The first line of a reader's message, cut short: it may quote a whole file's text."""
     line = str(error).strip().split("\n", 1)[0] or type(error).__name__
-    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
+    return _shortened(line, _MAX_MESSAGE)

@@ -17,6 +17,7 @@ from datetime import date
 import polars as pl
 
 from allocation.adapters.storage import ObjectStorage
+from allocation.faults import fault_point
 
 
 class Publisher(abc.ABC):
@@ -43,6 +44,7 @@ class ParquetPublisher(Publisher):
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="zstd")
             self.outbox.write(key, buffer.getvalue())
+            fault_point("mid-publish")
             files[name] = {"path": key, "rows": frame.height}
             keys.append(key)
         manifest = {"run_id": run_id, "run_date": run_date.isoformat(), "files": files}

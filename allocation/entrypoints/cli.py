@@ -179,7 +179,7 @@ def run(
         quiet_prefect()
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
-        summary = nightly(
+        result = nightly(
             inbox_url=settings.inbox,
             outbox_url=settings.outbox,
             db=settings.db,
@@ -188,9 +188,9 @@ def run(
             busy_timeout=settings.busy_timeout,
         )
         if as_json:
-            print_json(asdict(summary))
+            print_json({**asdict(result.summary), "stage_seconds": result.seconds})
         else:
-            _print_summary(asdict(summary), settings)
+            _print_summary(asdict(result.summary), settings)
 
 
 def _parse_date(text: str) -> date:

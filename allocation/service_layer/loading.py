@@ -13,6 +13,7 @@ import polars as pl
 
 from allocation.adapters.inbox_files import REJECT_SCHEMA, ParsedFile, parse_inbox_file
 from allocation.adapters.warehouse import Warehouse
+from allocation.faults import fault_point
 from allocation.service_layer.changes import apply_cancellations
 from allocation.service_layer.inbox import FetchedFile
 from allocation.service_layer.runs import RunContext
@@ -82,6 +83,7 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         report.warnings.extend(f"{item.file.key}: {w}" for w in result.warnings)
         parsed.append((item, result))
 
+    fault_point("after-validate")
     rejects = [p.rejects.select(REJECT_COLUMNS) for _, p in parsed]
     batch_rows = _stack([p for _, p in parsed if p.kind == "batches"])
     line_rows = _stack([p for _, p in parsed if p.kind == "order_lines"])
@@ -90,6 +92,7 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     line_rows, line_rejects, duplicates = _lines_to_load(warehouse, line_rows)
     rejects += [batch_rejects, line_rejects]
     warehouse.upsert_batches(batch_rows, run.run_id)
+    fault_point("mid-load")
     _insert_lines(warehouse, run, line_rows)
     report.duplicate_lines = duplicates
     cancellation_rows = _stack([p for _, p in parsed if p.kind == "cancellations"])

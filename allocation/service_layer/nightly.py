@@ -8,14 +8,17 @@ sequence, two ways to run it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 
 from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, Warehouse
 from allocation.domain.policy import Policy
+from allocation.faults import fault_point
 from allocation.service_layer import allocating, inbox, loading, publishing, runs
 from allocation.service_layer.report import run_figures
 
@@ -71,6 +74,17 @@ class NightResult:
     summary: runs.RunSummary
     load: loading.LoadReport
     written: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage (open, discover, fetch, load, allocate, commit, publish)."""
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = round(time.perf_counter() - started, 3)
 
 
 def run_night(
@@ -90,17 +104,32 @@ def run_night(
     """
     stages = stages or Stages()
     run = runs.new_run(run_date, policy)
-    with DuckDBWarehouse(db, busy_timeout=busy_timeout) as warehouse:
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "open"):
+        warehouse = DuckDBWarehouse(db, busy_timeout=busy_timeout).__enter__()
+    try:
         runs.start_run(warehouse, run)
         try:
-            discovery = stages.discover(inbox_url)
-            fetched = stages.fetch(inbox_url, discovery)
-            load = stages.load(warehouse, run, fetched)
+            with _timed(seconds, "discover"):
+                discovery = stages.discover(inbox_url)
+            with _timed(seconds, "fetch"):
+                fetched = stages.fetch(inbox_url, discovery)
+            fault_point("after-read")
+            with _timed(seconds, "load"):
+                load = stages.load(warehouse, run, fetched)
             load.warnings[:0] = discovery.warnings
-            allocation = stages.allocate(warehouse, run)
-            summary = stages.commit(warehouse, run, load, allocation)
+            with _timed(seconds, "allocate"):
+                allocation = stages.allocate(warehouse, run)
+            fault_point("after-allocate")
+            with _timed(seconds, "commit"):
+                summary = stages.commit(warehouse, run, load, allocation)
+            fault_point("after-commit")
         except Exception as error:
             runs.record_failure(warehouse, run, str(error).strip().splitlines()[0])
             raise
-        written = stages.publish(warehouse, outbox_url)
-    return NightResult(summary, load, written)
+        with _timed(seconds, "publish"):
+            written = stages.publish(warehouse, outbox_url)
+    finally:
+        with _timed(seconds, "close"):
+            warehouse.__exit__(None, None, None)
+    return NightResult(summary, load, written, seconds)

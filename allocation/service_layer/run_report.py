@@ -61,7 +61,7 @@ def render_run_report(warehouse: Warehouse, run_id: str) -> str:
         _section(
             "Fill rate, last runs",
             "Share of the lines (in full) and of the units that still lacked stock when "
-            "each run planned, that the run allocated. This run is ringed.",
+            "each run planned, that the run allocated. The newest run is ringed.",
             _fill_rate_chart(_history(warehouse, run)),
             section_id="fill-rate",
         ),
@@ -217,13 +217,14 @@ def _short_skus(warehouse: Warehouse, run_id: str) -> str:
         unit="units",
     )
     table = _table(
-        ["SKU", "units short", "lines", "in stock", "inbound", "next eta"],
+        ["SKU", "short", "lines", "in stock", "inbound", "next eta"],
         [
             [r["sku"], r["short"], r["lines"], r["in_stock"], r["inbound"], _date(r["next_eta"])]
             for r in short.iter_rows(named=True)
         ],
         table_id="short-skus",
         numeric={1, 2, 3, 4},
+        wrap={0},
     )
     return _section(
         "Top short SKUs",
@@ -255,7 +256,7 @@ def _stock_by_week(warehouse: Warehouse) -> str:
     rows = list(weeks.iter_rows(named=True))
     for row in rows[: STOCK_WEEKS + 1]:
         week = row["week"]
-        label = "In stock" if week is None else f"w/c {week.day} {week:%b}"
+        label = "In stock" if week is None else f"{week.day} {week:%b}"
         key = "in-stock" if week is None else week.isoformat()
         bars.append((key, label, int(row["allocated"]), int(row["available"])))
     if len(rows) > STOCK_WEEKS + 1:
@@ -270,8 +271,8 @@ def _stock_by_week(warehouse: Warehouse) -> str:
         )
     return _section(
         "Stock in hand and inbound by week of eta",
-        "Units per week of arrival (weeks start on Monday): promised to lines (picked or "
-        "reserved) and still free.",
+        "Units per week of arrival, labelled by the Monday the week starts: promised to lines "
+        "(picked or reserved) and still free.",
         _stacked_chart(bars),
         section_id="stock",
     )
@@ -319,6 +320,7 @@ def _rejects(warehouse: Warehouse, run_id: str) -> str:
         ],
         table_id="rejects",
         numeric={1},
+        wrap={0, 3, 4},
     )
     more = (
         f'<p class="muted">… and {rows.height - REJECT_ROWS} more in the run\'s rejects file.</p>'
@@ -334,6 +336,7 @@ def _rejects(warehouse: Warehouse, run_id: str) -> str:
 
 
 def _files(warehouse: Warehouse, run_id: str) -> str:
+    """The files the run read; those skipped as already ingested are only counted."""
     files = warehouse.query(
         """
         SELECT location, kind, status, rows_read, rows_loaded, rows_rejected, reason
@@ -341,21 +344,26 @@ def _files(warehouse: Warehouse, run_id: str) -> str:
         """,
         [run_id],
     )
-    if not files.height:
-        return _section(
-            "Input files", "", _empty("No input file in the inbox."), section_id="files"
-        )
-    return _section(
-        "Input files",
-        "",
-        _table(
-            ["file", "kind", "status", "read", "loaded", "rejected", "reason"],
-            [list(r) for r in files.iter_rows()],
-            table_id="files",
-            numeric={3, 4, 5},
-        ),
-        section_id="files",
+    read = files.filter(pl.col("status") != "skipped")
+    skipped = files.height - read.height
+    note = (
+        f'<p class="muted" id="files-skipped" data-value="{skipped}">{skipped} file'
+        f"{'' if skipped == 1 else 's'} in the inbox skipped: already ingested by an earlier "
+        "run.</p>"
+        if skipped
+        else ""
     )
+    if not read.height:
+        text = "No new input file in the inbox." if skipped else "No input file in the inbox."
+        return _section("Input files", "", _empty(text) + note, section_id="files")
+    table = _table(
+        ["file", "kind", "status", "read", "loaded", "rejected", "reason"],
+        [list(r) for r in read.iter_rows()],
+        table_id="files-read",
+        numeric={3, 4, 5},
+        wrap={0, 6},
+    )
+    return _section("Input files", "", table + note, section_id="files")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +397,7 @@ def _fill_rate_chart(history: pl.DataFrame) -> str:
     step = max(1, -(-n // 10))
     rows = list(history.iter_rows(named=True))
     for i, row in enumerate(rows):
-        if i % step == 0 or i == n - 1:
+        if (n - 1 - i) % step == 0:
             parts.append(
                 f'<text class="axis" x="{x(i):.1f}" y="{height - bottom + 18}" '
                 f'text-anchor="middle">{_e(format(row["run_date"], "%d %b"))}</text>'
@@ -462,8 +470,9 @@ def _bar_chart(
 
 def _stacked_chart(bars: Sequence[tuple[str, str, int, int]]) -> str:
     """Vertical bars (key, label, promised, free), promised at the bottom."""
-    width, height = 520, 280
-    left, right, top, bottom = 48, 8, 34, 48
+    crowded = len(bars) > 6
+    width, height = 520, 300 if crowded else 280
+    left, right, top, bottom = 48, 8, 34, 68 if crowded else 48
     plot_w, plot_h = width - left - right, height - top - bottom
     scale = _nice_max(max(p + f for _, _, p, f in bars))
     slot = plot_w / len(bars)
@@ -492,8 +501,8 @@ def _stacked_chart(bars: Sequence[tuple[str, str, int, int]]) -> str:
             f'<text class="value" x="{bx + bar_w / 2:.1f}" '
             f'y="{base - promised_h - free_h - 5:.1f}" text-anchor="middle">'
             f"{_e(_count(promised + free))}</text>"
-            f'<text class="axis" x="{bx + bar_w / 2:.1f}" y="{base + 18}" '
-            f'text-anchor="middle">{_e(label)}</text></g>'
+            + _axis_label(bx + bar_w / 2, base, label, rotate=crowded)
+            + "</g>"
         )
     parts.append(
         _legend(
@@ -502,6 +511,18 @@ def _stacked_chart(bars: Sequence[tuple[str, str, int, int]]) -> str:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _axis_label(x: float, base: float, label: str, *, rotate: bool) -> str:
+    if not rotate:
+        return (
+            f'<text class="axis" x="{x:.1f}" y="{base + 18}" text-anchor="middle">'
+            f"{_e(label)}</text>"
+        )
+    return (
+        f'<text class="axis" x="{x:.1f}" y="{base + 14}" text-anchor="end" '
+        f'transform="rotate(-40 {x:.1f} {base + 14})">{_e(label)}</text>'
+    )
 
 
 def _svg_open(width: int, height: int, chart_id: str, title: str) -> str:
@@ -550,10 +571,20 @@ def _section(title: str, intro: str, content: str, *, section_id: str | None = N
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[object]], *, table_id: str, numeric: set[int]
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    table_id: str,
+    numeric: set[int],
+    wrap: set[int] | None = None,
 ) -> str:
+    """A table; `numeric` columns align right, only `wrap` columns (free text) wrap."""
+
     def cell(tag: str, i: int, value: object) -> str:
-        cls = ' class="num"' if i in numeric else ""
+        classes = ["num"] if i in numeric else []
+        if tag == "td" and i in (wrap or set()):
+            classes.append("wrap")
+        cls = f' class="{" ".join(classes)}"' if classes else ""
         return f"<{tag}{cls}>{_e('' if value is None else value)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
@@ -655,6 +686,8 @@ svg .value { font-size: 12px; font-weight: 600; }
 svg .grid { stroke: var(--line); stroke-width: 1; }
 .table-wrap { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
+th, td { white-space: nowrap; }
+td.wrap { white-space: normal; }
 th { text-align: left; color: var(--muted); font-weight: 600; border-bottom: 1px solid var(--line);
   padding: 6px 10px 6px 0; }
 td { border-bottom: 1px solid #f1f5f9; padding: 6px 10px 6px 0; vertical-align: top; }

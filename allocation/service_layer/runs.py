@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain.policy import Policy
+from allocation.faults import fault_point
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def finish_run(warehouse: Warehouse, run: RunContext, figures: dict[str, int]) -
         f"UPDATE runs SET {columns}, status = 'committed', finished_at = ? WHERE run_id = ?",
         [*figures.values(), datetime.now(UTC), run.run_id],
     )
+    fault_point("before-commit")
     warehouse.commit()
     return summary_of(warehouse, run.run_id)
 

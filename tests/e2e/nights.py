@@ -54,7 +54,7 @@ class Warehouse:
             db=self.db,
             policy=self.policy,
             run_date=run_date,
-        )
+        ).summary
         with DuckDBWarehouse(self.db) as warehouse:
             assert check_invariants(warehouse) == []
         return summary

@@ -47,7 +47,8 @@ def test_a_night_publishes_the_hand_computed_pick_list_allocations_and_shortages
     write_inbox(open_storage(inbox_url))
     db = tmp_path / "warehouse.duckdb"
 
-    summary = nightly(inbox_url=inbox_url, outbox_url=outbox_url, db=str(db), run_date=RUN_DATE)
+    result = nightly(inbox_url=inbox_url, outbox_url=outbox_url, db=str(db), run_date=RUN_DATE)
+    summary = result.summary
 
     assert {k: v for k, v in asdict(summary).items() if k in SUMMARY} == SUMMARY
     outbox = open_storage(outbox_url)
@@ -94,7 +95,7 @@ def test_running_the_same_night_again_changes_nothing_and_picks_nothing_new(
     db = str(tmp_path / "warehouse.duckdb")
 
     nightly(inbox_url=inbox_url, outbox_url=outbox_url, db=db, run_date=RUN_DATE)
-    again = nightly(inbox_url=inbox_url, outbox_url=outbox_url, db=db, run_date=RUN_DATE)
+    again = nightly(inbox_url=inbox_url, outbox_url=outbox_url, db=db, run_date=RUN_DATE).summary
 
     assert (again.files_read, again.files_skipped, again.pick_list_lines) == (0, 2, 0)
     assert again.rows_read == 0

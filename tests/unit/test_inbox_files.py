@@ -255,6 +255,9 @@ CASES = {
     "header in other case": Case(
         b"order_id,sku,QTY\nA,X,1\n", 1, 0, "names are case-sensitive", file_error=True
     ),
+    "semicolon delimiter": Case(
+        b"order_id;sku;qty\nA;X;1\n", 1, 0, "separated by ';'", file_error=True
+    ),
     "repeated column": Case(
         b"order_id,sku,qty,qty\nA,X,1,2\n",
         1,

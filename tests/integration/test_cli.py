@@ -1,0 +1,225 @@
+"""The operators' commands, driven through the real CLI against a DuckDB file and a local outbox.
+
+Checked here: exit statuses, `--json` output that parses, and failures told in one line on
+stderr, never with a traceback. What the operations do is checked in the unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner, Result
+
+from allocation.adapters.warehouse import DuckDBWarehouse
+from allocation.entrypoints.cli import Exit, app
+
+
+class Cli:
+    """The `allocation` command on one warehouse file and outbox folder."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "warehouse.duckdb"
+        self.outbox = tmp_path / "outbox"
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        """Run a command with this warehouse (and outbox, for commands that publish)."""
+        publishes = args[0] in ("allocate", "deallocate") or args[:2] in (
+            ("batches", "add"),
+            ("batches", "delete"),
+        )
+        where = ["--db", str(self.db)] + (["--outbox", str(self.outbox)] if publishes else [])
+        return self.runner.invoke(app, [*args, *where])
+
+    def create(self) -> None:
+        """Create the warehouse file, empty."""
+        with DuckDBWarehouse(self.db) as warehouse:
+            warehouse.commit()
+
+    def json(self, *args: str) -> Any:
+        """Run a command with `--json`; it must succeed and print one JSON document."""
+        result = self(*args, "--json")
+        assert result.exit_code == Exit.OK, result.output
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for name in (
+        "ALLOCATION_DB",
+        "ALLOCATION_OUTBOX",
+        "ALLOCATION_POLICY",
+        "ALLOCATION_BUSY_TIMEOUT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return Cli(tmp_path)
+
+
+def assert_fails(result: Result, status: Exit, says: str) -> None:
+    """The command failed with `status`, one line on stderr saying `says`, no traceback."""
+    assert result.exit_code == status, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_batch_added_is_listed_and_shown_in_json(cli: Cli) -> None:
+    added = cli.json("batches", "add", "b-ship", "CHAIR", "5", "--eta", "2026-12-01")
+    assert added["batch"]["eta"] == "2026-12-01"
+    assert added["published"][-1].endswith(f"{added['run_id']}.json")
+
+    assert [b["reference"] for b in cli.json("batches", "list", "--inbound")] == ["b-ship"]
+    assert cli.json("batches", "list", "--in-stock") == []
+    assert cli.json("batches", "show", "b-ship")["available"] == 5
+
+
+def test_a_line_is_allocated_shown_and_released_in_json(cli: Cli) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "10")
+    allocated = cli.json("allocate", "o1", "CHAIR", "4", "--priority", "-1")
+    assert allocated["allocations"] == [
+        {"order_id": "o1", "sku": "CHAIR", "batch_ref": "b-stock", "qty": 4, "status": "picked"}
+    ]
+    assert list(cli.outbox.glob(f"pick_lists/run_date=*/{allocated['run_id']}.parquet"))
+
+    released = cli.json("deallocate", "o1")
+    assert [h["qty"] for h in released["withdrawn"]] == [4]
+    (line,) = cli.json("lines", "show", "o1")
+    assert (line["status"], line["picked"], line["short"]) == ("open", 0, 4)
+    assert cli.json("runs", "list", "--limit", "1")[0]["run_id"] == released["run_id"]
+    assert cli.json("runs", "show", released["run_id"])["status"] == "committed"
+    assert cli.json("check") == {"violations": []}
+
+
+def test_a_partial_fill_is_told_as_a_backorder(cli: Cli) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "3")
+    result = cli("allocate", "o1", "CHAIR", "5")
+    assert result.exit_code == Exit.OK, result.output
+    assert "Short 2 units" in result.stdout
+    assert "pick_lists/run_date=" in result.stdout  # where it was published
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("batches", "add", "b1", "CHAIR", "-5"), "purchased_quantity must be a whole number"),
+        (("batches", "add", "b1", "CHAIR", "5", "--eta", "2026-13-01"), "eta must be a real"),
+        (("batches", "add", "b1", "CHAIR", "five"), "Invalid value for 'qty'"),
+        (("allocate", "o1", "CHAIR", "0"), "qty must be a whole number greater than 0"),
+        (("allocate", "o1", "CHAIR", "1", "--policy", "best"), "Invalid value for '--policy'"),
+        (("batches", "list", "--in-stock", "--inbound"), "not both"),
+    ],
+)
+def test_invalid_input_exits_2(cli: Cli, args: tuple[str, ...], says: str) -> None:
+    cli.create()
+    assert_fails(cli(*args), Exit.INVALID, says)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("batches", "show", "b-none"), "no batch b-none"),
+        (("batches", "delete", "b-none"), "no batch b-none"),
+        (("allocate", "o1", "SOFA", "1"), "Unknown sku SOFA"),
+        (("deallocate", "o1"), "order o1 has nothing allocated"),
+        (("lines", "show", "o1"), "no order o1"),
+        (("runs", "show", "r1"), "no run r1"),
+    ],
+)
+def test_what_does_not_exist_exits_3(cli: Cli, args: tuple[str, ...], says: str) -> None:
+    cli.create()
+    assert_fails(cli(*args), Exit.NOT_FOUND, says)
+
+
+def test_a_look_up_on_a_missing_warehouse_file_exits_3_and_creates_nothing(cli: Cli) -> None:
+    assert_fails(cli("batches", "list"), Exit.NOT_FOUND, "no warehouse at")
+    assert not cli.db.exists()
+
+
+def test_the_warehouse_defaults_to_the_allocation_db_setting(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "10")
+    monkeypatch.setenv("ALLOCATION_DB", str(cli.db))
+    result = cli.runner.invoke(app, ["batches", "list", "--json"])
+    assert [b["reference"] for b in json.loads(result.stdout)] == ["b-stock"]
+
+
+def test_conflicts_exit_4(cli: Cli) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "2")
+    cli("allocate", "o1", "CHAIR", "2")
+    assert_fails(cli("batches", "add", "b-stock", "LAMP", "1"), Exit.CONFLICT, "already exists")
+    assert_fails(cli("allocate", "o2", "CHAIR", "1"), Exit.CONFLICT, "Out of stock for sku CHAIR")
+    assert_fails(cli("allocate", "o1", "CHAIR", "3"), Exit.CONFLICT, "conflicts with existing line")
+    assert_fails(cli("batches", "delete", "b-stock"), Exit.CONFLICT, "2 units picked")
+    assert cli("batches", "delete", "b-stock", "--force").exit_code == Exit.OK
+
+
+def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "2")
+    cli("allocate", "o1", "CHAIR", "2")
+    with duckdb.connect(str(cli.db)) as connection:  # break two rules behind the CLI's back
+        connection.execute("UPDATE batches SET purchased_quantity = 1")
+        connection.execute("UPDATE allocations SET sku = 'LAMP'")
+    result = cli("check")
+    assert_fails(result, Exit.CONFLICT, "invariant violation(s) found")
+    assert "batch allocated beyond its purchased quantity" in result.stdout
+    assert "allocation to a batch of another sku" in result.stdout
+
+
+@pytest.fixture
+def held_warehouse(cli: Cli) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the warehouse file, as a running night would."""
+    cli("batches", "add", "b-stock", "CHAIR", "10")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(cli.db)!r}); "
+            "print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+@pytest.mark.usefixtures("held_warehouse")
+@pytest.mark.parametrize("args", [("batches", "list"), ("allocate", "o1", "CHAIR", "1")])
+def test_a_busy_warehouse_exits_5_and_says_to_retry(cli: Cli, args: tuple[str, ...]) -> None:
+    assert_fails(cli(*args), Exit.BUSY, "retry later")
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command in a process of its own, as an operator's shell would."""
+    command = [sys.executable, "-m", "allocation.entrypoints.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_the_command_in_its_own_process_allocates_and_prints_json(cli: Cli) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "10")
+    done = run_module(
+        "allocate", "o1", "CHAIR", "3", "--json", "--db", str(cli.db), "--outbox", str(cli.outbox)
+    )
+    assert done.returncode == Exit.OK, done.stderr
+    assert json.loads(done.stdout)["line"]["picked"] == 3
+
+
+def test_the_command_in_its_own_process_names_who_holds_a_busy_warehouse(
+    cli: Cli, held_warehouse: subprocess.Popen[str]
+) -> None:
+    busy = run_module("batches", "list", "--db", str(cli.db))
+    assert busy.returncode == Exit.BUSY
+    assert busy.stderr.count("\n") == 1 and f"process {held_warehouse.pid}" in busy.stderr
+    assert "Traceback" not in busy.stderr

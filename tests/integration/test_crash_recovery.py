@@ -1,0 +1,164 @@
+"""A run killed (SIGKILL) at any stage, then run again, ends as if it had never died.
+
+Each case runs a first night cleanly, drops the second night's files, and kills the second
+run at one fault point. Then it runs again and checks: the invariants hold, every input row
+is accounted for once, the pick lists in the outbox are exactly the ones the warehouse
+recorded (none missing, none twice), every published file is complete, and the warehouse
+holds the same allocations as a twin that never crashed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from allocation.adapters.storage import open_storage
+from allocation.adapters.warehouse import DuckDBWarehouse
+from allocation.domain.policy import Policy
+from allocation.faults import KILL_AT, POINTS
+from allocation.service_layer.invariants import check_invariants
+from allocation.service_layer.nightly import run_night
+
+NIGHT_1 = {
+    "batches/n1.csv": (
+        "reference,sku,purchased_quantity,eta\nst,CHAIR,6,\nship,CHAIR,20,2026-12-01\n"
+    ),
+    "order_lines/n1.csv": "order_id,sku,qty,priority,ordered_at\no1,CHAIR,4,0,\no2,CHAIR,5,0,\n",
+}
+NIGHT_2 = {
+    "batches/n2.csv": "reference,sku,purchased_quantity,eta\nst2,CHAIR,3,\nlamp,LAMP,2,\n",
+    "order_lines/n2.csv": (
+        "order_id,sku,qty,priority,ordered_at\no3,CHAIR,2,1,\no4,LAMP,3,0,\nbad,LAMP,0,0,\n"
+    ),
+    "cancellations/n2.csv": "order_id,sku\no1,\n",
+}
+
+RUN_NIGHT = """
+import sys
+from datetime import date
+from allocation.domain.policy import Policy
+from allocation.service_layer.nightly import run_night
+root = sys.argv[1]
+run_night(inbox_url=root + "/inbox", outbox_url=root + "/outbox", db=root + "/w.duckdb",
+          policy=Policy.SPLIT, run_date=date.fromisoformat(sys.argv[2]))
+"""
+
+
+def night(root: Path, run_date: date) -> None:
+    run_night(
+        inbox_url=str(root / "inbox"),
+        outbox_url=str(root / "outbox"),
+        db=str(root / "w.duckdb"),
+        policy=Policy.SPLIT,
+        run_date=run_date,
+    )
+
+
+def drop(root: Path, files: dict[str, str]) -> None:
+    inbox = open_storage(str(root / "inbox"))
+    for key, text in files.items():
+        inbox.write(key, text.encode())
+
+
+def killed_night(root: Path, run_date: date, point: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_NIGHT, str(root), run_date.isoformat()],
+        env={**os.environ, KILL_AT: point},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode
+
+
+def held(root: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
+        return con.sql(
+            "SELECT order_id, sku, batch_ref, status, qty FROM allocations ORDER BY ALL"
+        ).fetchall()
+
+
+def published_pick_lists(root: Path) -> pl.DataFrame:
+    outbox = open_storage(str(root / "outbox"))
+    frames = [
+        pl.read_parquet(io.BytesIO(outbox.read(o.key)))
+        for o in outbox.list("pick_lists/")
+        if o.key.endswith(".parquet")
+    ]
+    return pl.concat(frames).sort("pick_list_id", "line_no")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
+    """The allocations after both nights when nothing crashes."""
+    root = tmp_path_factory.mktemp("twin")
+    drop(root, NIGHT_1)
+    night(root, date(2026, 11, 26))
+    drop(root, NIGHT_2)
+    night(root, date(2026, 11, 27))
+    return held(root)
+
+
+# Two points run by default (one inside the transaction, one after it); all run with -m slow.
+DEFAULT_POINTS = ("mid-load", "mid-publish")
+
+
+@pytest.mark.parametrize(
+    "point",
+    [p if p in DEFAULT_POINTS else pytest.param(p, marks=pytest.mark.slow) for p in POINTS],
+)
+def test_a_run_killed_at_any_stage_and_run_again_ends_as_if_it_never_died(
+    point: str, tmp_path: Path, twin: list[tuple[object, ...]]
+) -> None:
+    drop(tmp_path, NIGHT_1)
+    night(tmp_path, date(2026, 11, 26))
+    drop(tmp_path, NIGHT_2)
+
+    assert killed_night(tmp_path, date(2026, 11, 27), point) == -9
+    night(tmp_path, date(2026, 11, 27))
+
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        assert check_invariants(warehouse) == []
+        files = warehouse.query(
+            "SELECT location, rows_read, rows_loaded, rows_rejected FROM ingested_files "
+            "WHERE status <> 'skipped' ORDER BY location"
+        )
+        recorded = warehouse.query(
+            "SELECT pick_list_id, line_no, order_id, sku, batch_ref, qty FROM pick_list_lines "
+            "ORDER BY pick_list_id, line_no"
+        )
+    assert files["location"].str.extract(r"(\w+/n\d\.csv)$").to_list() == sorted(
+        [*NIGHT_1, *NIGHT_2]
+    )
+    assert (files["rows_read"] == files["rows_loaded"] + files["rows_rejected"]).all()
+    assert published_pick_lists(tmp_path).equals(recorded)
+    assert held(tmp_path) == twin
+
+
+@pytest.mark.parametrize("point", ["mid-publish", "after-commit"])
+def test_every_published_run_is_complete_once_its_manifest_is_there(
+    point: str, tmp_path: Path
+) -> None:
+    drop(tmp_path, NIGHT_1)
+    assert killed_night(tmp_path, date(2026, 11, 26), point) == -9
+    outbox = open_storage(str(tmp_path / "outbox"))
+    assert outbox.list("manifests/") == []  # the WMS sees no run yet
+
+    night(tmp_path, date(2026, 11, 26))
+
+    # The killed run had committed, so the next run publishes it first, then itself.
+    manifests = outbox.list("manifests/")
+    assert len(manifests) == 2
+    for manifest in manifests:
+        for entry in json.loads(outbox.read(manifest.key))["files"].values():
+            frame = pl.read_parquet(io.BytesIO(outbox.read(entry["path"])))
+            assert frame.height == entry["rows"]
