@@ -95,9 +95,13 @@ class DuckDBWarehouse(Warehouse):
     def __enter__(self) -> Self:
         self._connection = self._connect()
         try:
+            # The schema is brought up to date in a transaction of its own, so that a unit of
+            # work rolled back later (a failed run) never takes the tables away with it.
             self._run("BEGIN TRANSACTION")
             schema.upgrade(self._connection)
             views.create_views(self._connection)
+            self._run("COMMIT")
+            self._run("BEGIN TRANSACTION")
         except BaseException:
             self._connection.close()
             self._connection = None

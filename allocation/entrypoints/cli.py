@@ -468,16 +468,16 @@ def runs_list(
             print_json([asdict(r) for r in listed])
             return
         table = Table(title="Runs, latest first")
-        columns = ("run id", "date", "policy", "status", "started", "published", "allocated")
-        for column in (*columns, "short", "pick lines"):
+        table.add_column("run id", no_wrap=True)
+        for column in ("policy", "status", "published"):
             table.add_column(column)
+        for column in ("allocated", "short", "pick lines"):
+            table.add_column(column, justify="right")
         for r in listed:
             table.add_row(
                 r.run_id,
-                str(r.run_date),
                 r.policy,
                 r.status if r.reason is None else f"{r.status}: {r.reason}",
-                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
                 "no" if r.published_at is None else "yes",
                 str(r.units_allocated),
                 str(r.units_short),

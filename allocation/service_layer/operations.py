@@ -49,6 +49,8 @@ PICKED: Final = "picked"
 RESERVED: Final = "reserved"
 HELD_SCHEMA: Final = pl.Schema({**ALLOCATION_SCHEMA, "status": pl.String()})
 KEY: Final = ["order_id", "sku", "batch_ref"]
+NOTHING_ALLOCATED: Final = {"units_allocated": 0}
+"""The figures of an operation that allocates nothing (`finish_run` records at least one)."""
 
 
 class OperationError(Exception):
@@ -229,7 +231,7 @@ def delete_batch(
     run = _begin(warehouse, policy)
     _release(warehouse, run, stock.allocations, f"batch {reference} deleted by an operator")
     warehouse.execute("DELETE FROM batches WHERE reference = ?", [reference])
-    published = _finish(warehouse, publisher, run, {"units_allocated": 0})
+    published = _finish(warehouse, publisher, run, NOTHING_ALLOCATED)
     return _released(run, stock.allocations, published)
 
 
@@ -317,7 +319,7 @@ def deallocate(
         raise NotFound(f"{what} has nothing allocated")
     run = _begin(warehouse, policy)
     _release(warehouse, run, held, "deallocated by an operator")
-    published = _finish(warehouse, publisher, run, {"units_allocated": 0})
+    published = _finish(warehouse, publisher, run, NOTHING_ALLOCATED)
     return _released(run, held, published)
 
 
