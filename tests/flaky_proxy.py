@@ -29,7 +29,7 @@ def flaky_proxy(upstream: str, faults: Faults) -> Iterator[str]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output clean
 
         def _handle(self) -> None:
