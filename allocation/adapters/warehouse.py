@@ -121,6 +121,10 @@ class DuckDBWarehouse(Warehouse):
                 self._connection.close()
                 self._connection = None
 
+    def ensure_available(self) -> None:
+        """Fail fast with `WarehouseBusy` if another process holds the file (waits as usual)."""
+        self._connect().close()
+
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The open connection (only inside the unit of work)."""

@@ -176,6 +176,8 @@ def run(
             "busy_timeout": busy_timeout,
         }
         settings = settings_with(**overrides)
+        # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
+        DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
         quiet_prefect()
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
@@ -211,7 +213,7 @@ Db = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="Warehouse DuckDB file [default: ALLOCATION_DB, else data/warehouse.duckdb].",
+        help="Warehouse DuckDB file (default: ALLOCATION_DB, else data/warehouse.duckdb).",
         show_default=False,
     ),
 ]
@@ -220,7 +222,7 @@ Outbox = Annotated[
     typer.Option(
         "--outbox",
         help="Where to publish for the WMS, a folder or s3:// URL "
-        "[default: ALLOCATION_OUTBOX, else data/outbox].",
+        "(default: ALLOCATION_OUTBOX, else data/outbox).",
         show_default=False,
     ),
 ]
@@ -356,7 +358,7 @@ def allocate(
     priority: Annotated[int, typer.Option(help="Higher is served first.")] = 0,
     policy: Annotated[
         Policy | None,
-        typer.Option(help="Allocation policy [default: ALLOCATION_POLICY, else split]."),
+        typer.Option(help="Allocation policy (default: ALLOCATION_POLICY, else split)."),
     ] = None,
     db: Db = None,
     outbox: Outbox = None,
@@ -364,9 +366,10 @@ def allocate(
 ) -> None:
     """Allocate one new order line now, by the nightly's rules, and publish it.
 
-    Picks from stock go on a pick list, inbound stock is reserved; a partial fill leaves the
-    rest as a backorder. Unknown SKU: 3. Nothing available at all: 4, nothing recorded. The
-    same line again changes nothing; with another qty it is a conflict (4).
+    Stock in the warehouse is picked, inbound stock reserved.
+    A partial fill leaves the rest as a backorder.
+    Unknown SKU: 3. Nothing available: 4, and nothing is recorded.
+    The same line again changes nothing; with another qty it is a conflict (4).
     """
     with expected_failures():
         settings = settings_with(db=db, outbox=outbox, policy=policy)
@@ -408,7 +411,7 @@ def deallocate(
 ) -> None:
     """Release what an order (or one line) holds; its lines stay open for the next run.
 
-    Picked units are withdrawn and published as withdrawals; reservations are dropped.
+    Picked units are withdrawn (published as withdrawals), reservations dropped.
     Nothing allocated: 3.
     """
     with expected_failures():

@@ -1,0 +1,141 @@
+"""Whole nights over a temp inbox: drop files, run the night, check every row is accounted for.
+
+`Site` is one temp folder holding an inbox, an outbox and a warehouse file. `assert_accounted`
+checks a night's per-file accounting against the warehouse: rows read = loaded + rejected in
+`result.load.files` and in `ingested_files`, every rejected row is in `rejects`, and every
+loaded row is in `order_lines` or `batches` (or was a repeat of a known line).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from allocation.adapters.storage import open_storage
+from allocation.domain.policy import Policy
+from allocation.service_layer.nightly import NightResult, run_night
+
+FIRST_NIGHT = date(2026, 11, 26)
+
+
+@dataclass(frozen=True)
+class Site:
+    """An inbox, an outbox and a warehouse file under one temp folder."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> str:
+        return str(self.root / "inbox")
+
+    @property
+    def outbox(self) -> str:
+        return str(self.root / "outbox")
+
+    @property
+    def db(self) -> str:
+        return str(self.root / "warehouse.duckdb")
+
+    def drop(self, files: Mapping[str, bytes]) -> None:
+        """Put files in the inbox, keyed like `order_lines/x.csv`."""
+        inbox = open_storage(self.inbox)
+        for key, data in files.items():
+            inbox.write(key, data)
+
+    def night(self, run_date: date = FIRST_NIGHT, policy: Policy = Policy.SPLIT) -> NightResult:
+        """Run one night over the inbox, as the flow does, without Prefect."""
+        return run_night(
+            inbox_url=self.inbox, outbox_url=self.outbox, db=self.db, policy=policy, run_date=run_date
+        )
+
+    def key_of(self, location: str) -> str:
+        """The inbox key of a file from its location (URL) in the accounting."""
+        prefix = open_storage(self.inbox).url + "/"
+        assert location.startswith(prefix), location
+        return location.removeprefix(prefix)
+
+    def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
+        """Read the warehouse (read-only; only between nights)."""
+        with duckdb.connect(self.db, read_only=True) as connection:
+            frame: pl.DataFrame = connection.sql(sql, params=parameters).pl()
+            return frame
+
+
+def parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """A frame as the bytes of a Parquet file."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """A frame as the bytes of a CSV file with a header line."""
+    return frame.write_csv().encode()
+
+
+ACCOUNT_COLUMNS = ("kind", "location", "status", "rows_read", "rows_loaded", "rows_rejected")
+
+
+def assert_accounted(site: Site, result: NightResult) -> None:
+    """Every row the night read is loaded or rejected, once, in the accounting and the tables."""
+    run_id = result.summary.run_id
+    files = result.load.files
+    for f in files:
+        assert f.rows_read == f.rows_loaded + f.rows_rejected, f
+        assert f.status in ("loaded", "rejected", "skipped"), f
+        assert (f.reason is not None) == (f.status != "loaded"), f
+
+    recorded = site.query(
+        f"SELECT {', '.join(ACCOUNT_COLUMNS)}, reason FROM ingested_files WHERE run_id = ?",
+        [run_id],
+    )
+    reported = pl.DataFrame(
+        [vars(f) for f in files], schema_overrides={"reason": pl.String}
+    ).select(*ACCOUNT_COLUMNS, "reason") if files else recorded.clear()
+    assert sorted(recorded.rows()) == sorted(reported.rows())
+
+    summary = result.summary
+    assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (
+        result.load.rows_read,
+        result.load.rows_loaded,
+        result.load.rows_rejected,
+    )
+    assert summary.rows_read == summary.rows_loaded + summary.rows_rejected
+
+    rejects = site.query(
+        "SELECT file, row_number, reason FROM rejects WHERE run_id = ?", [run_id]
+    )
+    lines = site.query(
+        "SELECT source_file, row_number FROM order_lines WHERE run_id = ?", [run_id]
+    )
+    for f in files:
+        if f.status == "skipped":
+            continue
+        key = site.key_of(f.location)
+        mine = rejects.filter(pl.col("file") == key)
+        if f.status == "rejected":
+            assert mine.rows() == [(key, None, f.reason)], mine
+            continue
+        assert mine["row_number"].null_count() == 0, mine
+        rejected = set(mine["row_number"])
+        assert len(rejected) == f.rows_rejected, (f, mine)
+        if f.kind == "order_lines":
+            inserted = set(lines.filter(pl.col("source_file") == key)["row_number"])
+            assert inserted.isdisjoint(rejected), (inserted, rejected)
+            assert len(inserted) <= f.rows_loaded, (f, inserted)
+
+    def loaded(kind: str) -> int:
+        return sum(f.rows_loaded for f in files if f.kind == kind and f.status == "loaded")
+
+    (batches,) = site.query(
+        "SELECT count(*) FROM batches WHERE updated_run_id = ?", [run_id]
+    ).row(0)
+    assert batches == loaded("batches")
+    # A line sent again with the same qty passes its checks but adds no row.
+    assert lines.height + result.load.duplicate_lines == loaded("order_lines")

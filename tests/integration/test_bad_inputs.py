@@ -1,0 +1,490 @@
+"""The bad-input catalogue at run level: a bad file never stops the night, and nothing is lost.
+
+Each case puts one good batches file and one bad file (or a bad situation) in a fresh inbox
+and runs a whole night with `run_night`. The night commits; the bad file, or each bad row of
+it, is rejected with a reason that names what to fix; and every row read is accounted for
+once: loaded into `batches` or `order_lines`, or kept in `rejects`, with rows read = loaded +
+rejected per file, both in the night's result and in `ingested_files`. The parser's own
+tests (`tests/unit/test_inbox_files.py`) pin the exact wording; these pin the whole night.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from inboxes import FIRST_NIGHT, Site, assert_accounted, parquet_bytes
+
+from allocation.adapters.storage import StorageError
+from allocation.domain.policy import Policy
+from allocation.service_layer.nightly import run_night
+
+BATCHES = b"reference,sku,purchased_quantity,eta\n"
+LINES = b"order_id,sku,qty\n"
+TIMED_LINES = b"order_id,sku,qty,priority,ordered_at\n"
+GOOD_BATCHES = BATCHES + b"b-chair,CHAIR,10,\nb-chair-ship,CHAIR,20,2026-12-10\nb-lamp,LAMP,5,\n"
+GOOD = {"batches/good.csv": GOOD_BATCHES}
+BAD_CSV = "order_lines/bad.csv"
+BAD_BATCHES = "batches/resent.csv"  # sorts after batches/good.csv, so it is read second
+BAD_PARQUET = "order_lines/bad.parquet"
+
+LINES_FRAME = pl.DataFrame({"order_id": ["o1"] * 40, "sku": ["CHAIR"] * 40, "qty": [1] * 40})
+A_PARQUET = parquet_bytes(LINES_FRAME)
+
+
+def utc(day: int, hour: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad file dropped beside the good batches, and what the night must make of it.
+
+    `says`: words that one reason for the file must all hold (the file's reason when it is
+    rejected whole, else a reject row's reason); `warns`: words one warning must hold;
+    `stored`: column values of the lines loaded from the file, in row order.
+    """
+
+    key: str
+    data: bytes
+    status: str  # loaded, rejected, or ignored (not read at all)
+    rows_read: int
+    rows_loaded: int
+    says: tuple[str, ...] = ()
+    warns: tuple[str, ...] = ()
+    stored: dict[str, list[object]] = field(default_factory=dict)
+
+
+def lines(*rows: bytes, header: bytes = LINES, key: str = BAD_CSV) -> tuple[str, bytes]:
+    return key, header + b"".join(row + b"\n" for row in rows)
+
+
+def line(row: bytes, says: tuple[str, ...], header: bytes = LINES) -> Case:
+    """One order line rejected for one bad value."""
+    return Case(*lines(row, header=header), "loaded", 1, 0, says)
+
+
+def batch(row: bytes, says: tuple[str, ...]) -> Case:
+    """One batch row rejected for one bad value."""
+    return Case(BAD_BATCHES, BATCHES + row + b"\n", "loaded", 1, 0, says)
+
+
+def parquet(frame: pl.DataFrame, key: str = BAD_PARQUET, **expected: object) -> Case:
+    return Case(key, parquet_bytes(frame), **expected)  # type: ignore[arg-type]
+
+
+CASES: dict[str, Case] = {
+    # --- CSV shape -------------------------------------------------------------------------
+    "csv: empty file": Case(
+        BAD_CSV, b"", "rejected", 0, 0, ("file is empty (0 bytes)", "order_id, sku, qty")
+    ),
+    "csv: header only": Case(*lines(), "loaded", 0, 0),
+    "csv: missing required column": Case(
+        *lines(b"o1,CHAIR", header=b"order_id,sku\n"),
+        "rejected",
+        1,
+        0,
+        ("missing required column 'qty'", "found: order_id, sku"),
+    ),
+    "csv: misspelled header": Case(
+        *lines(b"o1,CHAIR,1", header=b"order_id,skuu,qty\n"),
+        "rejected",
+        1,
+        0,
+        ("missing required column 'sku'", "skuu"),
+    ),
+    "csv: header in another case": Case(
+        *lines(b"o1,CHAIR,1", header=b"order_id,sku,QTY\n"),
+        "rejected",
+        1,
+        0,
+        ("'qty'", "QTY", "names are case-sensitive"),
+    ),
+    "csv: semicolon-separated": Case(
+        *lines(b"o1;CHAIR;1", header=b"order_id;sku;qty\n"),
+        "rejected",
+        1,
+        0,
+        ("separated by ';'", "send comma-separated values"),
+    ),
+    "csv: extra columns are ignored with a warning": Case(
+        *lines(b"o1,red,CHAIR,1", header=b"order_id,colour,sku,qty\n"),
+        "loaded",
+        1,
+        1,
+        warns=(BAD_CSV, "ignored unknown column(s): colour"),
+        stored={"sku": ["CHAIR"]},
+    ),
+    "csv: columns in another order": Case(
+        *lines(b"2,CHAIR,o1", header=b"qty,sku,order_id\n"),
+        "loaded",
+        1,
+        1,
+        stored={"order_id": ["o1"], "sku": ["CHAIR"], "qty": [2]},
+    ),
+    "csv: UTF-8 byte-order mark": Case(
+        BAD_CSV, b"\xef\xbb\xbf" + LINES + b"o1,CHAIR,1\n", "loaded", 1, 1,
+        stored={"order_id": ["o1"]},
+    ),
+    "csv: Latin-1 bytes": Case(
+        *lines(b"o1,CAF\xc9-TABLE,1"),
+        "loaded",
+        1,
+        1,
+        warns=(BAD_CSV, "not UTF-8 (byte 0xC9 on line 2)", "check accented text"),
+        stored={"sku": ["CAFÉ-TABLE"]},
+    ),
+    "csv: CRLF line ends": Case(
+        BAD_CSV, b"order_id,sku,qty\r\no1,CHAIR,1\r\no2,LAMP,2\r\n", "loaded", 2, 2,
+        stored={"sku": ["CHAIR", "LAMP"], "qty": [1, 2]},
+    ),
+    "csv: quoted fields with commas and newlines": Case(
+        *lines(b'"o1,a",CHAIR,1', b'"o2\nb","LAMP",2', b'"o""3",CHAIR,"3"'),
+        "loaded",
+        3,
+        3,
+        stored={"order_id": ["o1,a", "o2\nb", 'o"3'], "qty": [1, 2, 3]},
+    ),
+    "csv: unclosed quote": Case(
+        *lines(b'"o1,CHAIR,1', b"o2,CHAIR,2"), "rejected", 0, 0, ("unclosed quote",)
+    ),
+    "csv: trailing delimiter": Case(
+        *lines(b"o1,CHAIR,1,", b"o2,CHAIR,2,"), "loaded", 2, 2, stored={"qty": [1, 2]}
+    ),
+    "csv: ragged row with too many fields": Case(
+        *lines(b"o1,CHAIR,1", b"o2,Chair, red,2"),
+        "loaded",
+        2,
+        1,
+        ("more fields than the header's 3", "first extra value '2'", "quote values"),
+    ),
+    "csv: ragged row with too few fields": Case(
+        *lines(b"o1,CHAIR", b"o2,CHAIR,2"), "loaded", 2, 1, ("qty must not be blank",)
+    ),
+    "csv: whitespace around names and values": Case(
+        BAD_CSV, b" order_id , sku ,qty\n  o1 ,\tCHAIR , 1 \n", "loaded", 1, 1,
+        stored={"order_id": ["o1"], "sku": ["CHAIR"], "qty": [1]},
+    ),
+    "csv: blank lines": Case(
+        *lines(b"", b"o1,CHAIR,1", b"   ", b",,", b"o2,CHAIR,2", b""),
+        "loaded",
+        2,
+        2,
+        warns=(BAD_CSV, "skipped 4 blank line(s)"),
+    ),
+    "csv: CR-only line ends": Case(
+        BAD_CSV, b"order_id,sku,qty\ro1,CHAIR,1\r", "rejected", 0, 0, ("CR-only line ends",)
+    ),
+    # --- values ----------------------------------------------------------------------------
+    "qty 0": line(b"o1,CHAIR,0", ("qty must be a whole number greater than 0", "got '0'")),
+    "qty negative": line(b"o1,CHAIR,-3", ("qty must be", "got '-3'")),
+    "qty decimal": line(b"o1,CHAIR,2.5", ("qty must be a whole number", "got '2.5'")),
+    "qty beyond int64": line(
+        b"o1,CHAIR,99999999999999999999", ("qty must be", "got '99999999999999999999'")
+    ),
+    "qty not a number": line(b"o1,CHAIR,two", ("qty must be", "got 'two'")),
+    "blank order_id": line(b",CHAIR,1", ("order_id must not be blank",)),
+    "whitespace-only order_id": line(b" \t ,CHAIR,1", ("order_id must not be blank",)),
+    "blank sku": line(b"o1,,1", ("sku must not be blank",)),
+    "whitespace-only sku": line(b"o1,   ,1", ("sku must not be blank",)),
+    "blank batch reference": batch(b",CHAIR,5,", ("reference must not be blank",)),
+    "whitespace-only batch sku": batch(b"b-new,  ,5,", ("sku must not be blank",)),
+    "purchased quantity negative": batch(
+        b"b-new,CHAIR,-1,", ("purchased_quantity must be a whole number of at least 0", "'-1'")
+    ),
+    "eta in another format": batch(
+        b"b-new,CHAIR,5,10/12/2026",
+        ("eta must be a real date written YYYY-MM-DD", "got '10/12/2026'"),
+    ),
+    "eta an impossible date": batch(b"b-new,CHAIR,5,2026-02-30", ("eta must be", "'2026-02-30'")),
+    "ordered_at in another format": line(
+        b"o1,CHAIR,1,0,25/11/2026 10:00",
+        ("ordered_at must be an ISO-8601 timestamp", "got '25/11/2026 10:00'"),
+        header=TIMED_LINES,
+    ),
+    "ordered_at an impossible date": line(
+        b"o1,CHAIR,1,0,2026-02-30T10:00:00Z",
+        ("ordered_at must be", "'2026-02-30T10:00:00Z'"),
+        header=TIMED_LINES,
+    ),
+    "ordered_at with a zone": Case(
+        *lines(b"o1,CHAIR,1,0,2026-11-25T10:00:00+01:00", header=TIMED_LINES),
+        "loaded",
+        1,
+        1,
+        stored={"ordered_at": [utc(25, 9)]},
+    ),
+    "ordered_at without a zone is UTC": Case(
+        *lines(b"o1,CHAIR,1,0,2026-11-25T10:00", b"o2,CHAIR,1,0,2026-11-25", header=TIMED_LINES),
+        "loaded",
+        2,
+        2,
+        stored={"ordered_at": [utc(25, 10), utc(25)]},
+    ),
+    "priority not a number": line(
+        b"o1,CHAIR,1,high,", ("priority must be a whole number", "got 'high'"), header=TIMED_LINES
+    ),
+    "duplicate batch reference within a file": Case(
+        BAD_BATCHES,
+        BATCHES + b"b-new,CHAIR,5,\nb-new,CHAIR,7,\n",
+        "loaded",
+        2,
+        1,
+        ("batch reference b-new appears more than once", f"first in {BAD_BATCHES} row 1"),
+    ),
+    "duplicate batch reference across files of one run": Case(
+        BAD_BATCHES,
+        BATCHES + b"b-new,LAMP,1,\nb-chair,CHAIR,99,\n",
+        "loaded",
+        2,
+        1,
+        ("batch reference b-chair appears more than once", "first in batches/good.csv row 1"),
+    ),
+    # --- Parquet ---------------------------------------------------------------------------
+    "parquet: truncated": Case(
+        BAD_PARQUET, A_PARQUET[: len(A_PARQUET) // 2], "rejected", 0, 0,
+        ("Parquet file is truncated or corrupt",),
+    ),
+    "parquet: corrupt footer": Case(
+        BAD_PARQUET, A_PARQUET[:-12] + b"\x00" * 8 + b"PAR1", "rejected", 0, 0,
+        ("Parquet file is truncated or corrupt",),
+    ),
+    "parquet: qty as text": parquet(
+        pl.DataFrame({"order_id": ["o1", "o2"], "sku": ["CHAIR"] * 2, "qty": ["2", "2.5"]}),
+        status="loaded",
+        rows_read=2,
+        rows_loaded=1,
+        says=("qty must be a whole number", "got '2.5'"),
+        stored={"qty": [2]},
+    ),
+    "parquet: qty as float": parquet(
+        pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [2.0]}),
+        status="loaded",
+        rows_read=1,
+        rows_loaded=0,
+        says=("qty must be a whole number", "got '2.0'"),
+        warns=("column 'qty' has Parquet type Float64", "write the column as Int64"),
+    ),
+    "parquet: eta as text": parquet(
+        pl.DataFrame(
+            {
+                "reference": ["b-new", "b-new-2"],
+                "sku": ["CHAIR"] * 2,
+                "purchased_quantity": [5, 5],
+                "eta": ["2026-12-01", "01/12/2026"],
+            }
+        ),
+        key="batches/resent.parquet",
+        status="loaded",
+        rows_read=2,
+        rows_loaded=1,
+        says=("eta must be a real date", "got '01/12/2026'"),
+    ),
+    "parquet: nested column": parquet(
+        pl.DataFrame({"order_id": ["o1"], "sku": [["CHAIR", "LAMP"]], "qty": [1]}),
+        status="rejected",
+        rows_read=1,
+        rows_loaded=0,
+        says=("column 'sku' has the nested Parquet type List(String)", "one plain value"),
+    ),
+    "parquet: nested extra column is ignored": parquet(
+        pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [1], "tags": [{"a": 1}]}),
+        status="loaded",
+        rows_read=1,
+        rows_loaded=1,
+        warns=("ignored unknown column(s): tags",),
+    ),
+    "parquet: not Parquet under a .parquet name": Case(
+        BAD_PARQUET, LINES + b"o1,CHAIR,1\n", "rejected", 0, 0,
+        ("file is not Parquet", "name a CSV file .csv"),
+    ),
+    "parquet: Parquet under a .csv name": Case(
+        BAD_CSV, A_PARQUET, "rejected", 0, 0, ("file is Parquet, not CSV", "name it .parquet")
+    ),
+    "parquet: zero-byte object": Case(
+        BAD_PARQUET, b"", "rejected", 0, 0, ("file is empty (0 bytes)",)
+    ),
+    # --- names -----------------------------------------------------------------------------
+    "name with spaces": Case(
+        *lines(b"o1,CHAIR,1", key="order_lines/night of 25 nov (copy).csv"), "loaded", 1, 1,
+        stored={"order_id": ["o1"]},
+    ),
+    "name with unicode": Case(
+        *lines(b"o1,CHAIR,1", key="order_lines/commandes-été-Ünïcode-注文.csv"), "loaded", 1, 1,
+        stored={"order_id": ["o1"]},
+    ),
+    "name with an upper-case extension": Case(
+        *lines(b"o1,CHAIR,1", key="order_lines/ORDERS.CSV"), "loaded", 1, 1
+    ),
+    "unknown extension is ignored with a warning": Case(
+        *lines(b"o1,CHAIR,1", key="order_lines/orders.xlsx"),
+        "ignored",
+        0,
+        0,
+        warns=("order_lines/orders.xlsx", "not a .csv or .parquet file"),
+    ),
+    "hidden and marker files are passed over": Case(
+        *lines(b"o1,CHAIR,1", key="order_lines/_SUCCESS"), "ignored", 0, 0
+    ),
+}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path)
+
+
+def reasons_for(site: Site, key: str, run_id: str) -> list[str]:
+    frame = site.query("SELECT reason FROM rejects WHERE file = ? AND run_id = ?", [key, run_id])
+    return frame["reason"].to_list()
+
+
+def stored_lines(site: Site, key: str) -> pl.DataFrame:
+    return site.query(
+        "SELECT * FROM order_lines WHERE source_file = ? ORDER BY row_number", [key]
+    )
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_bad_input_is_rejected_with_a_reason_and_the_night_goes_on(
+    case: Case, site: Site
+) -> None:
+    site.drop({**GOOD, case.key: case.data})
+
+    result = site.night()
+
+    assert result.summary.status == "committed"
+    assert_accounted(site, result)
+    good, *others = result.load.files
+    assert (site.key_of(good.location), good.status, good.rows_loaded) == ("batches/good.csv", "loaded", 3)
+    if case.status == "ignored":
+        assert others == []
+    else:
+        (bad,) = others
+        assert site.key_of(bad.location) == case.key
+        expected_status = "rejected" if case.status == "rejected" else "loaded"
+        assert (bad.status, bad.rows_read, bad.rows_loaded) == (
+            expected_status,
+            case.rows_read,
+            case.rows_loaded,
+        )
+    if case.says:
+        said = reasons_for(site, case.key, result.summary.run_id)
+        assert any(all(word in reason for word in case.says) for reason in said), said
+    if case.warns:
+        warned = result.load.warnings
+        assert any(all(word in warning for word in case.warns) for warning in warned), warned
+    else:
+        assert result.load.warnings == []
+    if case.stored:
+        rows = stored_lines(site, case.key)
+        assert {column: rows[column].to_list() for column in case.stored} == case.stored
+
+
+# --- runs of their own ---------------------------------------------------------------------
+
+
+def test_an_order_line_for_a_sku_with_no_batches_is_loaded_and_reported_short(
+    site: Site,
+) -> None:
+    site.drop({**GOOD, **dict([lines(b"o1,SOFA,2", b"o2,CHAIR,1")])})
+
+    result = site.night()
+
+    assert_accounted(site, result)
+    assert result.summary.rows_loaded == 5
+    shortages = site.query(
+        "SELECT order_id, sku, ordered_qty, allocated_qty, short_qty FROM run_shortages "
+        "WHERE run_id = ?",
+        [result.summary.run_id],
+    )
+    assert shortages.rows() == [("o1", "SOFA", 2, 0, 2)]
+    assert result.summary.units_short == 2
+
+
+def test_an_empty_inbox_is_a_night_with_nothing_to_do(site: Site) -> None:
+    result = site.night()
+
+    assert result.summary.status == "committed"
+    assert result.load.files == [] and result.load.warnings == []
+    assert (result.summary.files_read, result.summary.rows_read) == (0, 0)
+    assert_accounted(site, result)
+
+
+def test_an_inbox_of_empty_folders_is_a_night_with_nothing_to_do(site: Site) -> None:
+    for kind in ("batches", "order_lines", "cancellations"):
+        (Path(site.inbox) / kind).mkdir(parents=True)
+
+    result = site.night()
+
+    assert result.summary.status == "committed" and result.load.files == []
+
+
+def test_the_same_content_under_a_second_name_is_skipped_as_already_ingested(
+    site: Site,
+) -> None:
+    site.drop({**GOOD, **dict([lines(b"o1,CHAIR,1")])})
+    site.night()
+    site.drop({"order_lines/bad (resent).csv": LINES + b"o1,CHAIR,1\n"})
+
+    result = site.night(date(2026, 11, 27))
+
+    assert_accounted(site, result)
+    accounts = {site.key_of(f.location): (f.status, f.reason) for f in result.load.files}
+    assert accounts == {
+        "batches/good.csv": ("skipped", "already ingested"),
+        BAD_CSV: ("skipped", "already ingested"),
+        "order_lines/bad (resent).csv": ("skipped", "already ingested"),
+    }
+    assert result.summary.files_skipped == 3
+    assert site.query("SELECT count(*) AS n FROM order_lines")["n"].item() == 1
+
+
+def test_the_same_content_twice_in_one_night_is_read_once(site: Site) -> None:
+    site.drop({**GOOD, "batches/copy-of-good.csv": GOOD_BATCHES})
+
+    result = site.night()
+
+    assert_accounted(site, result)
+    assert [(f.status, f.rows_read) for f in result.load.files] == [
+        ("skipped", 0),
+        ("loaded", 3),
+    ]
+
+
+def test_a_changed_file_under_the_same_name_is_ingested_as_new(site: Site) -> None:
+    site.drop({**GOOD, **dict([lines(b"o1,CHAIR,1")])})
+    site.night()
+    site.drop(dict([lines(b"o1,CHAIR,1", b"o2,LAMP,2")]))
+
+    result = site.night(date(2026, 11, 27))
+
+    assert_accounted(site, result)
+    accounts = {site.key_of(f.location): (f.status, f.rows_read) for f in result.load.files}
+    assert accounts == {"batches/good.csv": ("skipped", 0), BAD_CSV: ("loaded", 2)}
+    # o1 was sent again with the same qty: a repeat, counted, not a second line.
+    assert result.load.duplicate_lines == 1
+    keys = site.query("SELECT order_id, run_id FROM order_lines ORDER BY arrival")
+    assert keys["order_id"].to_list() == ["o1", "o2"]
+    assert keys["run_id"][1] == result.summary.run_id
+
+
+def test_an_inbox_that_cannot_be_opened_stops_the_night_with_a_one_line_error(
+    site: Site,
+) -> None:
+    with pytest.raises(StorageError) as stopped:
+        run_night(
+            inbox_url="ftp://example.com/inbox",
+            outbox_url=site.outbox,
+            db=site.db,
+            policy=Policy.SPLIT,
+            run_date=FIRST_NIGHT,
+        )
+
+    message = str(stopped.value)
+    assert "\n" not in message and "ftp://example.com/inbox" in message
+    runs = site.query("SELECT status, reason FROM runs")
+    assert runs.rows() == [("failed", message)]
