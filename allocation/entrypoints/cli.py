@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
@@ -31,6 +31,7 @@ from typing import Annotated, Any, Final
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from allocation.adapters.publisher import ParquetPublisher
@@ -59,7 +60,7 @@ class OneLineUsageErrors(TyperGroup):
         except typer.TyperException as error:  # Typer's usage errors (status 2) derive from it
             where = (getattr(error, "ctx", None) or ctx).command_path
             message = f"error: {where}: {error.format_message()} (see --help)"
-            stderr.print(message, highlight=False, soft_wrap=True)
+            stderr.print(message, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
 
 
@@ -123,7 +124,7 @@ def expected_failures() -> Iterator[None]:
         if status is None:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        stderr.print(f"error: {message}", highlight=False, soft_wrap=True)
+        stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(int(status)) from None
 
 
@@ -249,6 +250,11 @@ def looking_up(settings: Settings) -> DuckDBWarehouse:
     return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
 
 
+def say(text: str) -> None:
+    """Print a sentence on stdout, unwrapped (a terminal wraps it; a log keeps it whole)."""
+    stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def outbox_of(settings: Settings) -> ParquetPublisher:
     """The publisher to the outbox (nothing is contacted until the first write)."""
     return ParquetPublisher(open_storage(settings.outbox))
@@ -346,7 +352,7 @@ def batches_delete(
         if as_json:
             print_json({"reference": reference, **asdict(released)})
             return
-        stdout.print(f"Deleted batch {reference} (run {released.run_id}).")
+        say(f"Deleted batch {reference} (run {released.run_id}).")
         _print_released(released)
 
 
@@ -389,15 +395,13 @@ def allocate(
         line = allocated.line
         name = f"order line {line.order_id}/{line.sku}"
         if allocated.run_id is None:
-            stdout.print(f"The {name} (qty {line.qty}, {line.status}) is already known: unchanged.")
+            say(f"The {name} (qty {line.qty}, {line.status}) is already known: unchanged.")
         else:
             held = line.picked + line.reserved
-            stdout.print(
-                f"Allocated {held} of {line.qty} units of {name} (run {allocated.run_id})."
-            )
+            say(f"Allocated {held} of {line.qty} units of {name} (run {allocated.run_id}).")
         _print_held(allocated.allocations, "Allocations")
         if line.short:
-            stdout.print(f"Short {line.short} units: the line stays open as a backorder.")
+            say(f"Short {line.short} units: the line stays open as a backorder.")
         _print_published(allocated.published)
 
 
@@ -423,7 +427,7 @@ def deallocate(
         if as_json:
             print_json(asdict(released))
             return
-        stdout.print(f"Released order {order_id} (run {released.run_id}); its lines stay open.")
+        say(f"Released order {order_id} (run {released.run_id}); its lines stay open.")
         _print_released(released)
 
 
@@ -441,19 +445,11 @@ def lines_show(
         if as_json:
             print_json([asdict(line) for line in lines])
             return
-        table = Table(title=f"Order {order_id}")
-        for column in ("sku", "qty", "status", "picked", "reserved", "short"):
-            table.add_column(column, justify="left" if column in ("sku", "status") else "right")
-        for line in lines:
-            table.add_row(
-                line.sku,
-                str(line.qty),
-                line.status,
-                str(line.picked),
-                str(line.reserved),
-                str(line.short),
-            )
-        stdout.print(table)
+        print_table(
+            f"Order {order_id}",
+            ("sku", "qty", "status", "picked", "reserved", "short"),
+            [(x.sku, x.qty, x.status, x.picked, x.reserved, x.short) for x in lines],
+        )
 
 
 @runs_app.command("list")
@@ -470,23 +466,22 @@ def runs_list(
         if as_json:
             print_json([asdict(r) for r in listed])
             return
-        table = Table(title="Runs, latest first")
-        table.add_column("run id", no_wrap=True)
-        for column in ("policy", "status", "published"):
-            table.add_column(column)
-        for column in ("allocated", "short", "pick lines"):
-            table.add_column(column, justify="right")
-        for r in listed:
-            table.add_row(
-                r.run_id,
-                r.policy,
-                r.status if r.reason is None else f"{r.status}: {r.reason}",
-                "no" if r.published_at is None else "yes",
-                str(r.units_allocated),
-                str(r.units_short),
-                str(r.pick_list_lines),
-            )
-        stdout.print(table)
+        print_table(
+            "Runs, latest first",
+            ("run id", "policy", "status", "published", "allocated", "short", "pick lines"),
+            [
+                (
+                    r.run_id,
+                    r.policy,
+                    r.status if r.reason is None else f"{r.status}: {r.reason}",
+                    "no" if r.published_at is None else "yes",
+                    r.units_allocated,
+                    r.units_short,
+                    r.pick_list_lines,
+                )
+                for r in listed
+            ],
+        )
 
 
 @runs_app.command("show")
@@ -517,43 +512,53 @@ def check(db: Db = None, as_json: AsJson = False) -> None:
             print_json({"violations": violations})
         elif violations:
             for violation in violations:
-                stdout.print(violation, highlight=False, soft_wrap=True)
+                say(violation)
         else:
-            stdout.print("Every invariant holds.")
+            say("Every invariant holds.")
         if violations:
             raise Conflict(f"{len(violations)} invariant violation(s) found")
 
 
-def _print_stock(stock: Sequence[operations.BatchStock], title: str) -> None:
-    table = Table(title=title)
-    table.add_column("reference")
-    table.add_column("sku")
-    table.add_column("eta")
-    for column in ("purchased", "picked", "reserved", "available"):
-        table.add_column(column, justify="right")
-    for s in stock:
+def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Print a table: values as plain text (never markup), numbers on the right."""
+    table = Table(title=title, show_header=bool(header))
+    for column in header:
+        table.add_column(column, no_wrap=column == "run id")
+    for row in rows:
         table.add_row(
-            s.reference,
-            s.sku,
-            "in stock" if s.eta is None else s.eta.isoformat(),
-            str(s.purchased_quantity),
-            str(s.picked),
-            str(s.reserved),
-            str(s.available),
+            *(Text(str(v), justify="right" if isinstance(v, int) else "left") for v in row)
         )
     stdout.print(table)
 
 
+def _print_stock(stock: Sequence[operations.BatchStock], title: str) -> None:
+    print_table(
+        title,
+        ("reference", "sku", "eta", "purchased", "picked", "reserved", "available"),
+        [
+            (
+                s.reference,
+                s.sku,
+                "in stock" if s.eta is None else s.eta.isoformat(),
+                s.purchased_quantity,
+                s.picked,
+                s.reserved,
+                s.available,
+            )
+            for s in stock
+        ],
+    )
+
+
 def _print_held(held: Sequence[Held], title: str) -> None:
     if not held:
-        stdout.print(f"{title}: none.")
+        say(f"{title}: none.")
         return
-    table = Table(title=title)
-    for column in ("order", "sku", "batch", "qty", "status"):
-        table.add_column(column, justify="right" if column == "qty" else "left")
-    for h in held:
-        table.add_row(h.order_id, h.sku, h.batch_ref, str(h.qty), h.status)
-    stdout.print(table)
+    print_table(
+        title,
+        ("order", "sku", "batch", "qty", "status"),
+        [(h.order_id, h.sku, h.batch_ref, h.qty, h.status) for h in held],
+    )
 
 
 def _print_released(released: operations.Released) -> None:
@@ -567,16 +572,13 @@ def _print_released(released: operations.Released) -> None:
 
 
 def _print_published(published: Sequence[str]) -> None:
-    stdout.print(f"Published {len(published)} files:" if published else "Nothing published.")
+    say(f"Published {len(published)} files:" if published else "Nothing published.")
     for location in published:
-        stdout.print(f"  {location}", highlight=False, soft_wrap=True)
+        say(f"  {location}")
 
 
 def _print_record(title: str, record: dict[str, Any]) -> None:
-    table = Table(title=title, show_header=False)
-    for name, value in record.items():
-        table.add_row(name.replace("_", " "), str(value))
-    stdout.print(table)
+    print_table(title, (), [(name.replace("_", " "), value) for name, value in record.items()])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ sequence, two ways to run it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ from allocation.domain.policy import Policy
 from allocation.faults import fault_point
 from allocation.service_layer import allocating, inbox, loading, publishing, runs
 from allocation.service_layer.report import run_figures
+
+progress = logging.getLogger("allocation.progress")
+"""One line per stage as a run goes; the CLI shows them on a terminal (see `--quiet`)."""
 
 
 def discover_at(inbox_url: str) -> inbox.Discovery:
@@ -114,13 +118,29 @@ def run_night(
                 discovery = stages.discover(inbox_url)
             with _timed(seconds, "fetch"):
                 fetched = stages.fetch(inbox_url, discovery)
+            size = sum(len(f.data) for f in fetched)
+            progress.info("read %d files (%s bytes) from %s", len(fetched), f"{size:,}", inbox_url)
             fault_point("after-read")
             with _timed(seconds, "load"):
                 load = stages.load(warehouse, run, fetched)
             load.warnings[:0] = discovery.warnings
+            progress.info(
+                "validated %s rows: %s loaded, %s rejected; %d files skipped as already loaded",
+                f"{load.rows_read:,}",
+                f"{load.rows_loaded:,}",
+                f"{load.rows_rejected:,}",
+                load.count("skipped"),
+            )
             with _timed(seconds, "allocate"):
                 allocation = stages.allocate(warehouse, run)
             fault_point("after-allocate")
+            progress.info(
+                "allocated %s lines: %s in full, %s in part, %s not at all",
+                f"{allocation.lines_allocated_full + allocation.lines_allocated_part:,}",
+                f"{allocation.lines_allocated_full:,}",
+                f"{allocation.lines_allocated_part:,}",
+                f"{allocation.lines_unallocated:,}",
+            )
             with _timed(seconds, "commit"):
                 summary = stages.commit(warehouse, run, load, allocation)
             fault_point("after-commit")
@@ -129,6 +149,7 @@ def run_night(
             raise
         with _timed(seconds, "publish"):
             written = stages.publish(warehouse, outbox_url)
+        progress.info("wrote %d files to %s", len(written), outbox_url)
     finally:
         with _timed(seconds, "close"):
             warehouse.__exit__(None, None, None)

@@ -320,7 +320,7 @@ def _rejects(warehouse: Warehouse, run_id: str) -> str:
         ],
         table_id="rejects",
         numeric={1},
-        wrap={0, 3, 4},
+        wrap={3, 4},
     )
     more = (
         f'<p class="muted">… and {rows.height - REJECT_ROWS} more in the run\'s rejects file.</p>'

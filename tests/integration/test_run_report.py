@@ -259,7 +259,6 @@ def test_a_run_with_no_batches_lines_or_files_says_so_instead_of_drawing_empty_c
 
 def test_a_failed_run_shows_why_it_failed() -> None:
     with DuckDBWarehouse(":memory:") as warehouse:
-        warehouse.commit()  # an existing file: record_failure rolls back to here
         run = runs.new_run(NIGHT_2, Policy.SPLIT)
         runs.start_run(warehouse, run)
         runs.record_failure(warehouse, run, "batches/x.csv: storage unavailable")
