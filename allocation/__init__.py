@@ -1,1 +1,1 @@
-"""Warehouse stock allocation: match customer order lines to stock batches, nightly and on demand."""
+"""Warehouse stock allocation: match order lines to stock batches, nightly and on demand."""

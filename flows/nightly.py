@@ -27,6 +27,7 @@ load_inputs = task(name="validate and load", **DATABASE)(loading.load_inputs)  #
 allocate = task(name="allocate", **DATABASE)(allocating.allocate_open_demand)  # type: ignore[call-overload]
 commit_run = task(name="commit", **DATABASE)(stages.commit_run)  # type: ignore[call-overload]
 publish = task(name="publish", **STORAGE)(stages.publish_to)  # type: ignore[call-overload]
+publish_report = task(name="publish report", **STORAGE)(stages.publish_report_to)  # type: ignore[call-overload]
 
 PREFECT_STAGES = stages.Stages(
     discover=discover_inputs,
@@ -35,6 +36,7 @@ PREFECT_STAGES = stages.Stages(
     allocate=allocate,
     commit=commit_run,
     publish=publish,
+    report=publish_report,
 )
 
 
@@ -58,7 +60,8 @@ def nightly(
         stages=PREFECT_STAGES,
     )
     create_markdown_artifact(
-        markdown=summary_markdown(result.summary, result.load, result.written),
+        markdown=summary_markdown(result.summary, result.load, result.written)
+        + f"\n[Run report]({result.report})\n",
         key="nightly-allocation",
         description="Nightly allocation summary",
     )

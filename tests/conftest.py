@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 from frames import Allocate, allocate_with_engine, allocate_with_reference
 from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Env, S3Server, running_s3_server
+
+# Prefect reads its settings at import: give it a temporary home and keep it offline before any
+# test module imports it. Only tests that use `prefect_harness` start a server.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect server for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
 
 # ---------------------------------------------------------------------------------------------
 # Allocation: run a test on the reference policy and on the bulk engine.

@@ -50,7 +50,7 @@ def flaky_proxy(upstream: str, faults: Faults) -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            connection = http.client.HTTPConnection(target.netloc, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             headers["Host"] = target.netloc
             connection.request(self.command, self.path, body=body, headers=headers)

@@ -9,7 +9,8 @@ loaded row is in `order_lines` or `batches` (or was a repeat of a known line).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,9 @@ from allocation.domain.policy import Policy
 from allocation.service_layer.nightly import NightResult, run_night
 
 FIRST_NIGHT = date(2026, 11, 26)
+
+Query = Callable[[str, list[object] | None], pl.DataFrame]
+"""Run a read-only query on the warehouse: SQL and its parameters in, a frame out."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,11 @@ class Site:
     def night(self, run_date: date = FIRST_NIGHT, policy: Policy = Policy.SPLIT) -> NightResult:
         """Run one night over the inbox, as the flow does, without Prefect."""
         return run_night(
-            inbox_url=self.inbox, outbox_url=self.outbox, db=self.db, policy=policy, run_date=run_date
+            inbox_url=self.inbox,
+            outbox_url=self.outbox,
+            db=self.db,
+            policy=policy,
+            run_date=run_date,
         )
 
     def key_of(self, location: str) -> str:
@@ -60,11 +68,22 @@ class Site:
         assert location.startswith(prefix), location
         return location.removeprefix(prefix)
 
+    @contextmanager
+    def reading(self) -> Iterator[Query]:
+        """Query the warehouse read-only, on one connection (only between nights)."""
+        # One thread: these queries are tiny, and a connection opens faster without a pool.
+        with duckdb.connect(self.db, read_only=True, config={"threads": 1}) as connection:
+
+            def query(sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
+                frame: pl.DataFrame = connection.sql(sql, params=parameters).pl()
+                return frame
+
+            yield query
+
     def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
-        """Read the warehouse (read-only; only between nights)."""
-        with duckdb.connect(self.db, read_only=True) as connection:
-            frame: pl.DataFrame = connection.sql(sql, params=parameters).pl()
-            return frame
+        """Run one read-only query on the warehouse."""
+        with self.reading() as query:
+            return query(sql, parameters)
 
 
 def parquet_bytes(frame: pl.DataFrame) -> bytes:
@@ -82,8 +101,14 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
 ACCOUNT_COLUMNS = ("kind", "location", "status", "rows_read", "rows_loaded", "rows_rejected")
 
 
-def assert_accounted(site: Site, result: NightResult) -> None:
-    """Every row the night read is loaded or rejected, once, in the accounting and the tables."""
+def assert_accounted(site: Site, result: NightResult, query: Query | None = None) -> None:
+    """Every row the night read is loaded or rejected, once, in the accounting and the tables.
+
+    Pass `query` to reuse an open `site.reading()` connection.
+    """
+    if query is None:
+        with site.reading() as opened:
+            return assert_accounted(site, result, opened)
     run_id = result.summary.run_id
     files = result.load.files
     for f in files:
@@ -91,13 +116,17 @@ def assert_accounted(site: Site, result: NightResult) -> None:
         assert f.status in ("loaded", "rejected", "skipped"), f
         assert (f.reason is not None) == (f.status != "loaded"), f
 
-    recorded = site.query(
+    recorded = query(
         f"SELECT {', '.join(ACCOUNT_COLUMNS)}, reason FROM ingested_files WHERE run_id = ?",
         [run_id],
     )
-    reported = pl.DataFrame(
-        [vars(f) for f in files], schema_overrides={"reason": pl.String}
-    ).select(*ACCOUNT_COLUMNS, "reason") if files else recorded.clear()
+    reported = (
+        pl.DataFrame([vars(f) for f in files], schema_overrides={"reason": pl.String}).select(
+            *ACCOUNT_COLUMNS, "reason"
+        )
+        if files
+        else recorded.clear()
+    )
     assert sorted(recorded.rows()) == sorted(reported.rows())
 
     summary = result.summary
@@ -108,12 +137,8 @@ def assert_accounted(site: Site, result: NightResult) -> None:
     )
     assert summary.rows_read == summary.rows_loaded + summary.rows_rejected
 
-    rejects = site.query(
-        "SELECT file, row_number, reason FROM rejects WHERE run_id = ?", [run_id]
-    )
-    lines = site.query(
-        "SELECT source_file, row_number FROM order_lines WHERE run_id = ?", [run_id]
-    )
+    rejects = query("SELECT file, row_number, reason FROM rejects WHERE run_id = ?", [run_id])
+    lines = query("SELECT source_file, row_number FROM order_lines WHERE run_id = ?", [run_id])
     for f in files:
         if f.status == "skipped":
             continue
@@ -133,9 +158,7 @@ def assert_accounted(site: Site, result: NightResult) -> None:
     def loaded(kind: str) -> int:
         return sum(f.rows_loaded for f in files if f.kind == kind and f.status == "loaded")
 
-    (batches,) = site.query(
-        "SELECT count(*) FROM batches WHERE updated_run_id = ?", [run_id]
-    ).row(0)
+    (batches,) = query("SELECT count(*) FROM batches WHERE updated_run_id = ?", [run_id]).row(0)
     assert batches == loaded("batches")
     # A line sent again with the same qty passes its checks but adds no row.
     assert lines.height + result.load.duplicate_lines == loaded("order_lines")

@@ -1,4 +1,4 @@
-"""The DuckDB warehouse's tables, and the migrations that bring any older file up to date in place."""
+"""The DuckDB warehouse's tables, and the migrations that bring an older file up to date."""
 
 from __future__ import annotations
 
@@ -135,6 +135,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 
 
+class SchemaTooNew(Exception):  # noqa: N818 - says what is wrong with the file
+    """The warehouse file was written by a newer release than this one."""
+
+
 def current_version(connection: duckdb.DuckDBPyConnection) -> int:
     """The schema version recorded in the file (0 for a new, empty file)."""
     connection.execute(
@@ -148,7 +152,7 @@ def upgrade(connection: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations the file has not seen, inside the caller's transaction."""
     version = current_version(connection)
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise SchemaTooNew(
             f"warehouse file has schema version {version}, newer than this release "
             f"understands ({SCHEMA_VERSION}): upgrade the allocation package"
         )

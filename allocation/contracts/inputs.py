@@ -45,6 +45,11 @@ _ISO_TIMESTAMP: Final = (
 )
 _FULL_TIMESTAMP: Final = "%Y-%m-%dT%H:%M:%S%.f%#z"  # %#z takes Z, +HH, +HHMM and +HH:MM
 
+MAX_QUANTITY: Final = 1_000_000_000
+"""Most units one order line or batch may hold: far above any real one, and low enough that
+sums of quantities (per SKU, per run, in the views) stay inside 64 bits. Without a bound, two
+lines of 2**63 - 1 units loaded, then overflowed the run's figures and every later report."""
+
 
 def whole_number(text: pl.Expr) -> pl.Expr:
     """Read text as an Int64: null unless it is only digits (no sign, no point) and fits."""
@@ -147,6 +152,11 @@ def _blank_or(text: pl.Expr, rule: pl.Expr) -> pl.Expr:
     return text.is_null() | rule.fill_null(False)
 
 
+def _at_most_max_quantity(text: pl.Expr) -> pl.Expr:
+    """Pass values that are not whole numbers (another check reports them) and those in bound."""
+    return (whole_number(text) <= MAX_QUANTITY).fill_null(True)
+
+
 class _RawInput(pa.DataFrameModel):
     """Shared configuration: the raw frame holds exactly the contract's columns, as text."""
 
@@ -163,7 +173,9 @@ class BatchesIn(_RawInput):
 
     reference: str = pa.Field(description="The batch's reference, e.g. batch-2026-0001.")
     sku: str = pa.Field(description="The stock-keeping unit the batch holds, e.g. RED-CHAIR.")
-    purchased_quantity: str = pa.Field(description="Units bought, a whole number >= 0.")
+    purchased_quantity: str = pa.Field(
+        description=f"Units bought, a whole number from 0 to {MAX_QUANTITY}."
+    )
     eta: str = pa.Field(
         nullable=True, description="Expected arrival, YYYY-MM-DD; blank = already in stock."
     )
@@ -179,6 +191,14 @@ class BatchesIn(_RawInput):
         text = pl.col(data.key)
         return data.lazyframe.select(_blank_or(text, whole_number(text) >= 0))
 
+    @pa.check(
+        "purchased_quantity", name="at_most_max_quantity", description=f"at most {MAX_QUANTITY}"
+    )
+    @classmethod
+    def _purchased_quantity_bounded(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """Check each whole number is at most MAX_QUANTITY (other values fail the check above)."""
+        return data.lazyframe.select(_at_most_max_quantity(pl.col(data.key)))
+
     @pa.check("eta", name="iso_date", description="a real date written YYYY-MM-DD")
     @classmethod
     def _eta_ok(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -192,7 +212,7 @@ class OrderLinesIn(_RawInput):
 
     order_id: str = pa.Field(description="The customer order, e.g. ORD-100001.")
     sku: str = pa.Field(description="The stock-keeping unit ordered.")
-    qty: str = pa.Field(description="Units ordered, a whole number > 0.")
+    qty: str = pa.Field(description=f"Units ordered, a whole number from 1 to {MAX_QUANTITY}.")
     priority: str = pa.Field(
         nullable=True,
         required=False,
@@ -214,6 +234,12 @@ class OrderLinesIn(_RawInput):
         """Check each value is digits only, fits in 64 bits, and is > 0."""
         text = pl.col(data.key)
         return data.lazyframe.select(_blank_or(text, whole_number(text) > 0))
+
+    @pa.check("qty", name="at_most_max_quantity", description=f"at most {MAX_QUANTITY}")
+    @classmethod
+    def _qty_bounded(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """Check each whole number is at most MAX_QUANTITY (other values fail the check above)."""
+        return data.lazyframe.select(_at_most_max_quantity(pl.col(data.key)))
 
     @pa.check("priority", name="whole_number", description="a whole number, e.g. 0, 1 or 2")
     @classmethod

@@ -1,4 +1,4 @@
-"""Batches, order lines and the allocation of lines to batches: the domain's nouns and their rules."""
+"""Batches, order lines and the allocation of lines to batches: the domain's nouns and rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The allocation policy, written as plain loops: the executable specification the bulk engine must match."""
+"""The allocation policy in plain loops: the executable specification the engine must match."""
 
 from __future__ import annotations
 

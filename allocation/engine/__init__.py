@@ -1,4 +1,4 @@
-"""The bulk engine: the domain's allocation policy over whole tables, agreeing with it row for row."""
+"""The bulk engine: the domain's policy over whole tables, agreeing with it row for row."""
 
 from allocation.engine.bulk import allocate_frames
 from allocation.engine.frames import (

@@ -10,10 +10,11 @@ Each takes `--db` (default `ALLOCATION_DB`, else `data/warehouse.duckdb`) and `-
 (machine-readable output on stdout; tables otherwise). A command that changes the warehouse
 does it in one unit of work, records it as a run and publishes to `--outbox` (default
 `ALLOCATION_OUTBOX`, else `data/outbox`). A look-up opens the same unit of work and never
-commits; it refuses a warehouse file that does not exist (status 3) rather than create an
-empty one. DuckDB lets one process at a time open a file for writing and refuses even a
-read-only open while it does, so look-ups use the ordinary open: while a run holds the
-warehouse, every command is told it is busy (status 5) and to retry.
+commits. Only `batches add` (like `run`) may create the warehouse file; any other command on
+a missing file is refused (status 3) rather than leave an empty one behind. DuckDB lets one
+process at a time open a file for writing and refuses even a read-only open while it does, so
+look-ups use the ordinary open: while a run holds the warehouse, every command is told it is
+busy (status 5) and to retry.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.schema import SchemaTooNew
 from allocation.adapters.storage import (
     StorageAccessDenied,
     StorageError,
@@ -107,7 +109,7 @@ def exit_status(error: BaseException) -> Exit | None:
         return Exit.NOT_FOUND
     if isinstance(error, StorageAccessDenied | StorageError):
         return Exit.STORAGE
-    if isinstance(error, Conflict | OutOfStock):
+    if isinstance(error, Conflict | OutOfStock | SchemaTooNew):
         return Exit.CONFLICT
     if isinstance(error, InvalidInput | AllocationError | ValueError):
         return Exit.INVALID
@@ -238,14 +240,13 @@ def settings_with(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def changing(settings: Settings) -> DuckDBWarehouse:
-    """The unit of work of a command that changes the warehouse (it may create the file)."""
-    return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
+def warehouse_at(settings: Settings, *, create: bool = False) -> DuckDBWarehouse:
+    """The command's unit of work, on a warehouse file that exists unless it may `create` it.
 
-
-def looking_up(settings: Settings) -> DuckDBWarehouse:
-    """The unit of work of a look-up: never committed, and only on a file that exists."""
-    if settings.db != ":memory:" and not Path(settings.db).exists():
+    Only adding a batch (like a run) starts a new warehouse; any other command on a missing
+    file is refused, rather than leave an empty file behind. Look-ups never commit.
+    """
+    if not create and settings.db != ":memory:" and not Path(settings.db).exists():
         raise NotFound(f"no warehouse at {settings.db}: give --db or set ALLOCATION_DB")
     return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
 
@@ -275,7 +276,7 @@ def batches_add(
     """Add a batch. A reference already in use is a conflict (4)."""
     with expected_failures():
         settings = settings_with(db=db, outbox=outbox)
-        with changing(settings) as warehouse:
+        with warehouse_at(settings, create=True) as warehouse:
             added = operations.add_batch(
                 warehouse, outbox_of(settings), reference, sku, qty, eta, policy=settings.policy
             )
@@ -299,7 +300,7 @@ def batches_list(
         if in_stock and inbound:
             raise InvalidInput("give --in-stock or --inbound, not both")
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             stock = operations.list_batches(
                 warehouse, sku, in_stock=True if in_stock else False if inbound else None
             )
@@ -318,7 +319,7 @@ def batches_show(
     """Show a batch: its allocations, picked and reserved, and what is still available."""
     with expected_failures():
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             stock = operations.show_batch(warehouse, reference)
         if as_json:
             print_json(asdict(stock))
@@ -345,7 +346,7 @@ def batches_delete(
     """Delete a batch; refused (4) while it holds allocations, unless forced."""
     with expected_failures():
         settings = settings_with(db=db, outbox=outbox)
-        with changing(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             released = operations.delete_batch(
                 warehouse, outbox_of(settings), reference, force=force, policy=settings.policy
             )
@@ -379,7 +380,7 @@ def allocate(
     """
     with expected_failures():
         settings = settings_with(db=db, outbox=outbox, policy=policy)
-        with changing(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             allocated = operations.allocate(
                 warehouse,
                 outbox_of(settings),
@@ -420,7 +421,7 @@ def deallocate(
     """
     with expected_failures():
         settings = settings_with(db=db, outbox=outbox)
-        with changing(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             released = operations.deallocate(
                 warehouse, outbox_of(settings), order_id, sku, policy=settings.policy
             )
@@ -440,7 +441,7 @@ def lines_show(
     """Show an order's lines: qty, status, and units picked, reserved and short."""
     with expected_failures():
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             lines = operations.show_lines(warehouse, order_id)
         if as_json:
             print_json([asdict(line) for line in lines])
@@ -461,7 +462,7 @@ def runs_list(
     """List the recent runs and operations, latest first."""
     with expected_failures():
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             listed = operations.list_runs(warehouse, limit)
         if as_json:
             print_json([asdict(r) for r in listed])
@@ -493,7 +494,7 @@ def runs_show(
     """Show a run's summary."""
     with expected_failures():
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             summary = operations.show_run(warehouse, run_id)
         if as_json:
             print_json(asdict(summary))
@@ -506,7 +507,7 @@ def check(db: Db = None, as_json: AsJson = False) -> None:
     """Check the warehouse's invariants; each violation is printed, and the status is 4."""
     with expected_failures():
         settings = settings_with(db=db)
-        with looking_up(settings) as warehouse:
+        with warehouse_at(settings) as warehouse:
             violations = check_invariants(warehouse)
         if as_json:
             print_json({"violations": violations})

@@ -41,7 +41,7 @@ def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationRep
         "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'reserved'"
     )
     plan = plan_night(batches, open_lines, picked, run.policy)
-    _record(warehouse, run, plan, picked, reserved_before)
+    record_plan(warehouse, run, plan, picked, reserved_before)
     short = plan.shortages
     return AllocationReport(
         lines_allocated_full=plan.demand_lines - short.height,
@@ -53,7 +53,7 @@ def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationRep
     )
 
 
-def _record(
+def record_plan(
     warehouse: Warehouse,
     run: RunContext,
     plan: NightPlan,

@@ -89,11 +89,11 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     line_rows = _stack([p for _, p in parsed if p.kind == "order_lines"])
 
     batch_rows, batch_rejects = _batches_to_load(warehouse, batch_rows)
-    line_rows, line_rejects, duplicates = _lines_to_load(warehouse, line_rows)
+    line_rows, line_rejects, duplicates = lines_to_load(warehouse, line_rows)
     rejects += [batch_rejects, line_rejects]
     warehouse.upsert_batches(batch_rows, run.run_id)
     fault_point("mid-load")
-    _insert_lines(warehouse, run, line_rows)
+    insert_lines(warehouse, run, line_rows)
     report.duplicate_lines = duplicates
     cancellation_rows = _stack([p for _, p in parsed if p.kind == "cancellations"])
     report.cancelled_lines, cancel_rejects = apply_cancellations(warehouse, run, cancellation_rows)
@@ -200,7 +200,7 @@ def _batches_to_load(
     return load, rejects
 
 
-def _lines_to_load(
+def lines_to_load(
     warehouse: Warehouse, rows: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """New lines to insert, rejects for conflicting ones, and how many rows were duplicates.
@@ -240,7 +240,7 @@ def _lines_to_load(
     return new, rejects, duplicates
 
 
-def _insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> None:
+def insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> None:
     """Insert new lines, numbering their arrival after every line already received."""
     if not rows.height:
         return

@@ -20,7 +20,7 @@ from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, Warehouse
 from allocation.domain.policy import Policy
 from allocation.faults import fault_point
-from allocation.service_layer import allocating, inbox, loading, publishing, runs
+from allocation.service_layer import allocating, inbox, loading, publishing, run_report, runs
 from allocation.service_layer.report import run_figures
 
 progress = logging.getLogger("allocation.progress")
@@ -52,6 +52,11 @@ def publish_to(warehouse: Warehouse, outbox_url: str) -> list[str]:
     return publishing.publish_pending(warehouse, ParquetPublisher(open_storage(outbox_url)))
 
 
+def publish_report_to(warehouse: Warehouse, outbox_url: str, run_id: str) -> str:
+    """Render the run's HTML report into the outbox; return its location."""
+    return run_report.publish_run_report(warehouse, open_storage(outbox_url), run_id)
+
+
 @dataclass(frozen=True)
 class Stages:
     """The stages of a night, as callables (plain functions, or Prefect tasks wrapping them)."""
@@ -69,6 +74,7 @@ class Stages:
         runs.RunSummary,
     ] = commit_run
     publish: Callable[[Warehouse, str], list[str]] = publish_to
+    report: Callable[[Warehouse, str, str], str] = publish_report_to
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class NightResult:
     summary: runs.RunSummary
     load: loading.LoadReport
     written: list[str]
+    report: str
+    """Where the run's HTML report is (a file:// or s3:// URL)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per stage (open, discover, fetch, load, allocate, commit, publish)."""
 
@@ -149,8 +157,10 @@ def run_night(
             raise
         with _timed(seconds, "publish"):
             written = stages.publish(warehouse, outbox_url)
-        progress.info("wrote %d files to %s", len(written), outbox_url)
+        with _timed(seconds, "report"):
+            report = stages.report(warehouse, outbox_url, run.run_id)
+        progress.info("wrote %d files to %s; report at %s", len(written) + 1, outbox_url, report)
     finally:
         with _timed(seconds, "close"):
             warehouse.__exit__(None, None, None)
-    return NightResult(summary, load, written, seconds)
+    return NightResult(summary, load, written, report, seconds)

@@ -36,10 +36,9 @@ from allocation.domain import (
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import NightPlan
 from allocation.service_layer import publishing, runs
-from allocation.service_layer.allocating import _record as record_plan
+from allocation.service_layer.allocating import record_plan
 from allocation.service_layer.changes import withdraw
-from allocation.service_layer.loading import _insert_lines as insert_lines
-from allocation.service_layer.loading import _lines_to_load as lines_to_load
+from allocation.service_layer.loading import insert_lines, lines_to_load
 from allocation.service_layer.runs import RunContext, RunSummary
 
 OPERATOR: Final = "operator"

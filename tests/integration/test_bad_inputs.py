@@ -58,22 +58,19 @@ class Case:
     stored: dict[str, list[object]] = field(default_factory=dict)
 
 
-def lines(*rows: bytes, header: bytes = LINES, key: str = BAD_CSV) -> tuple[str, bytes]:
-    return key, header + b"".join(row + b"\n" for row in rows)
+def csv(*rows: bytes, header: bytes = LINES) -> bytes:
+    """A CSV file: the header line, then one line per row."""
+    return header + b"".join(row + b"\n" for row in rows)
 
 
 def line(row: bytes, says: tuple[str, ...], header: bytes = LINES) -> Case:
     """One order line rejected for one bad value."""
-    return Case(*lines(row, header=header), "loaded", 1, 0, says)
+    return Case(BAD_CSV, csv(row, header=header), "loaded", 1, 0, says)
 
 
 def batch(row: bytes, says: tuple[str, ...]) -> Case:
     """One batch row rejected for one bad value."""
-    return Case(BAD_BATCHES, BATCHES + row + b"\n", "loaded", 1, 0, says)
-
-
-def parquet(frame: pl.DataFrame, key: str = BAD_PARQUET, **expected: object) -> Case:
-    return Case(key, parquet_bytes(frame), **expected)  # type: ignore[arg-type]
+    return Case(BAD_BATCHES, csv(row, header=BATCHES), "loaded", 1, 0, says)
 
 
 CASES: dict[str, Case] = {
@@ -81,37 +78,42 @@ CASES: dict[str, Case] = {
     "csv: empty file": Case(
         BAD_CSV, b"", "rejected", 0, 0, ("file is empty (0 bytes)", "order_id, sku, qty")
     ),
-    "csv: header only": Case(*lines(), "loaded", 0, 0),
+    "csv: header only": Case(BAD_CSV, csv(), "loaded", 0, 0),
     "csv: missing required column": Case(
-        *lines(b"o1,CHAIR", header=b"order_id,sku\n"),
+        BAD_CSV,
+        csv(b"o1,CHAIR", header=b"order_id,sku\n"),
         "rejected",
         1,
         0,
         ("missing required column 'qty'", "found: order_id, sku"),
     ),
     "csv: misspelled header": Case(
-        *lines(b"o1,CHAIR,1", header=b"order_id,skuu,qty\n"),
+        BAD_CSV,
+        csv(b"o1,CHAIR,1", header=b"order_id,skuu,qty\n"),
         "rejected",
         1,
         0,
         ("missing required column 'sku'", "skuu"),
     ),
     "csv: header in another case": Case(
-        *lines(b"o1,CHAIR,1", header=b"order_id,sku,QTY\n"),
+        BAD_CSV,
+        csv(b"o1,CHAIR,1", header=b"order_id,sku,QTY\n"),
         "rejected",
         1,
         0,
         ("'qty'", "QTY", "names are case-sensitive"),
     ),
     "csv: semicolon-separated": Case(
-        *lines(b"o1;CHAIR;1", header=b"order_id;sku;qty\n"),
+        BAD_CSV,
+        csv(b"o1;CHAIR;1", header=b"order_id;sku;qty\n"),
         "rejected",
         1,
         0,
         ("separated by ';'", "send comma-separated values"),
     ),
     "csv: extra columns are ignored with a warning": Case(
-        *lines(b"o1,red,CHAIR,1", header=b"order_id,colour,sku,qty\n"),
+        BAD_CSV,
+        csv(b"o1,red,CHAIR,1", header=b"order_id,colour,sku,qty\n"),
         "loaded",
         1,
         1,
@@ -119,18 +121,24 @@ CASES: dict[str, Case] = {
         stored={"sku": ["CHAIR"]},
     ),
     "csv: columns in another order": Case(
-        *lines(b"2,CHAIR,o1", header=b"qty,sku,order_id\n"),
+        BAD_CSV,
+        csv(b"2,CHAIR,o1", header=b"qty,sku,order_id\n"),
         "loaded",
         1,
         1,
         stored={"order_id": ["o1"], "sku": ["CHAIR"], "qty": [2]},
     ),
     "csv: UTF-8 byte-order mark": Case(
-        BAD_CSV, b"\xef\xbb\xbf" + LINES + b"o1,CHAIR,1\n", "loaded", 1, 1,
+        BAD_CSV,
+        b"\xef\xbb\xbf" + LINES + b"o1,CHAIR,1\n",
+        "loaded",
+        1,
+        1,
         stored={"order_id": ["o1"]},
     ),
     "csv: Latin-1 bytes": Case(
-        *lines(b"o1,CAF\xc9-TABLE,1"),
+        BAD_CSV,
+        csv(b"o1,CAF\xc9-TABLE,1"),
         "loaded",
         1,
         1,
@@ -138,38 +146,49 @@ CASES: dict[str, Case] = {
         stored={"sku": ["CAFÉ-TABLE"]},
     ),
     "csv: CRLF line ends": Case(
-        BAD_CSV, b"order_id,sku,qty\r\no1,CHAIR,1\r\no2,LAMP,2\r\n", "loaded", 2, 2,
+        BAD_CSV,
+        b"order_id,sku,qty\r\no1,CHAIR,1\r\no2,LAMP,2\r\n",
+        "loaded",
+        2,
+        2,
         stored={"sku": ["CHAIR", "LAMP"], "qty": [1, 2]},
     ),
     "csv: quoted fields with commas and newlines": Case(
-        *lines(b'"o1,a",CHAIR,1', b'"o2\nb","LAMP",2', b'"o""3",CHAIR,"3"'),
+        BAD_CSV,
+        csv(b'"o1,a",CHAIR,1', b'"o2\nb","LAMP",2', b'"o""3",CHAIR,"3"'),
         "loaded",
         3,
         3,
         stored={"order_id": ["o1,a", "o2\nb", 'o"3'], "qty": [1, 2, 3]},
     ),
     "csv: unclosed quote": Case(
-        *lines(b'"o1,CHAIR,1', b"o2,CHAIR,2"), "rejected", 0, 0, ("unclosed quote",)
+        BAD_CSV, csv(b'"o1,CHAIR,1', b"o2,CHAIR,2"), "rejected", 0, 0, ("unclosed quote",)
     ),
     "csv: trailing delimiter": Case(
-        *lines(b"o1,CHAIR,1,", b"o2,CHAIR,2,"), "loaded", 2, 2, stored={"qty": [1, 2]}
+        BAD_CSV, csv(b"o1,CHAIR,1,", b"o2,CHAIR,2,"), "loaded", 2, 2, stored={"qty": [1, 2]}
     ),
     "csv: ragged row with too many fields": Case(
-        *lines(b"o1,CHAIR,1", b"o2,Chair, red,2"),
+        BAD_CSV,
+        csv(b"o1,CHAIR,1", b"o2,Chair, red,2"),
         "loaded",
         2,
         1,
         ("more fields than the header's 3", "first extra value '2'", "quote values"),
     ),
     "csv: ragged row with too few fields": Case(
-        *lines(b"o1,CHAIR", b"o2,CHAIR,2"), "loaded", 2, 1, ("qty must not be blank",)
+        BAD_CSV, csv(b"o1,CHAIR", b"o2,CHAIR,2"), "loaded", 2, 1, ("qty must not be blank",)
     ),
     "csv: whitespace around names and values": Case(
-        BAD_CSV, b" order_id , sku ,qty\n  o1 ,\tCHAIR , 1 \n", "loaded", 1, 1,
+        BAD_CSV,
+        b" order_id , sku ,qty\n  o1 ,\tCHAIR , 1 \n",
+        "loaded",
+        1,
+        1,
         stored={"order_id": ["o1"], "sku": ["CHAIR"], "qty": [1]},
     ),
     "csv: blank lines": Case(
-        *lines(b"", b"o1,CHAIR,1", b"   ", b",,", b"o2,CHAIR,2", b""),
+        BAD_CSV,
+        csv(b"", b"o1,CHAIR,1", b"   ", b",,", b"o2,CHAIR,2", b""),
         "loaded",
         2,
         2,
@@ -186,6 +205,18 @@ CASES: dict[str, Case] = {
         b"o1,CHAIR,99999999999999999999", ("qty must be", "got '99999999999999999999'")
     ),
     "qty not a number": line(b"o1,CHAIR,two", ("qty must be", "got 'two'")),
+    "qty above the most a line may hold": line(
+        b"o1,CHAIR,9223372036854775807",
+        ("qty must be at most 1000000000", "got '9223372036854775807'"),
+    ),
+    "qty at the most a line may hold": Case(
+        BAD_CSV,
+        csv(b"o1,CHAIR,1000000000", b"o2,CHAIR,1000000000"),
+        "loaded",
+        2,
+        2,
+        stored={"qty": [1_000_000_000] * 2},
+    ),
     "blank order_id": line(b",CHAIR,1", ("order_id must not be blank",)),
     "whitespace-only order_id": line(b" \t ,CHAIR,1", ("order_id must not be blank",)),
     "blank sku": line(b"o1,,1", ("sku must not be blank",)),
@@ -194,6 +225,10 @@ CASES: dict[str, Case] = {
     "whitespace-only batch sku": batch(b"b-new,  ,5,", ("sku must not be blank",)),
     "purchased quantity negative": batch(
         b"b-new,CHAIR,-1,", ("purchased_quantity must be a whole number of at least 0", "'-1'")
+    ),
+    "purchased quantity above the most a batch may hold": batch(
+        b"b-new,CHAIR,1000000001,",
+        ("purchased_quantity must be at most 1000000000", "'1000000001'"),
     ),
     "eta in another format": batch(
         b"b-new,CHAIR,5,10/12/2026",
@@ -211,14 +246,16 @@ CASES: dict[str, Case] = {
         header=TIMED_LINES,
     ),
     "ordered_at with a zone": Case(
-        *lines(b"o1,CHAIR,1,0,2026-11-25T10:00:00+01:00", header=TIMED_LINES),
+        BAD_CSV,
+        csv(b"o1,CHAIR,1,0,2026-11-25T10:00:00+01:00", header=TIMED_LINES),
         "loaded",
         1,
         1,
         stored={"ordered_at": [utc(25, 9)]},
     ),
     "ordered_at without a zone is UTC": Case(
-        *lines(b"o1,CHAIR,1,0,2026-11-25T10:00", b"o2,CHAIR,1,0,2026-11-25", header=TIMED_LINES),
+        BAD_CSV,
+        csv(b"o1,CHAIR,1,0,2026-11-25T10:00", b"o2,CHAIR,1,0,2026-11-25", header=TIMED_LINES),
         "loaded",
         2,
         2,
@@ -243,62 +280,92 @@ CASES: dict[str, Case] = {
         1,
         ("batch reference b-chair appears more than once", "first in batches/good.csv row 1"),
     ),
+    "cancellation of an order with no open line": Case(
+        "cancellations/bad.csv",
+        csv(b"o9,", b"o9,CHAIR", header=b"order_id,sku\n"),
+        "loaded",
+        2,
+        0,
+        ("order o9 has no open line to cancel",),
+    ),
     # --- Parquet ---------------------------------------------------------------------------
     "parquet: truncated": Case(
-        BAD_PARQUET, A_PARQUET[: len(A_PARQUET) // 2], "rejected", 0, 0,
+        BAD_PARQUET,
+        A_PARQUET[: len(A_PARQUET) // 2],
+        "rejected",
+        0,
+        0,
         ("Parquet file is truncated or corrupt",),
     ),
     "parquet: corrupt footer": Case(
-        BAD_PARQUET, A_PARQUET[:-12] + b"\x00" * 8 + b"PAR1", "rejected", 0, 0,
+        BAD_PARQUET,
+        A_PARQUET[:-12] + b"\x00" * 8 + b"PAR1",
+        "rejected",
+        0,
+        0,
         ("Parquet file is truncated or corrupt",),
     ),
-    "parquet: qty as text": parquet(
-        pl.DataFrame({"order_id": ["o1", "o2"], "sku": ["CHAIR"] * 2, "qty": ["2", "2.5"]}),
-        status="loaded",
-        rows_read=2,
-        rows_loaded=1,
-        says=("qty must be a whole number", "got '2.5'"),
+    "parquet: qty as text": Case(
+        BAD_PARQUET,
+        parquet_bytes(
+            pl.DataFrame({"order_id": ["o1", "o2"], "sku": ["CHAIR"] * 2, "qty": ["2", "2.5"]})
+        ),
+        "loaded",
+        2,
+        1,
+        ("qty must be a whole number", "got '2.5'"),
         stored={"qty": [2]},
     ),
-    "parquet: qty as float": parquet(
-        pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [2.0]}),
-        status="loaded",
-        rows_read=1,
-        rows_loaded=0,
-        says=("qty must be a whole number", "got '2.0'"),
+    "parquet: qty as float": Case(
+        BAD_PARQUET,
+        parquet_bytes(pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [2.0]})),
+        "loaded",
+        1,
+        0,
+        ("qty must be a whole number", "got '2.0'"),
         warns=("column 'qty' has Parquet type Float64", "write the column as Int64"),
     ),
-    "parquet: eta as text": parquet(
-        pl.DataFrame(
-            {
-                "reference": ["b-new", "b-new-2"],
-                "sku": ["CHAIR"] * 2,
-                "purchased_quantity": [5, 5],
-                "eta": ["2026-12-01", "01/12/2026"],
-            }
+    "parquet: eta as text": Case(
+        "batches/resent.parquet",
+        parquet_bytes(
+            pl.DataFrame(
+                {
+                    "reference": ["b-new", "b-new-2"],
+                    "sku": ["CHAIR"] * 2,
+                    "purchased_quantity": [5, 5],
+                    "eta": ["2026-12-01", "01/12/2026"],
+                }
+            )
         ),
-        key="batches/resent.parquet",
-        status="loaded",
-        rows_read=2,
-        rows_loaded=1,
-        says=("eta must be a real date", "got '01/12/2026'"),
+        "loaded",
+        2,
+        1,
+        ("eta must be a real date", "got '01/12/2026'"),
     ),
-    "parquet: nested column": parquet(
-        pl.DataFrame({"order_id": ["o1"], "sku": [["CHAIR", "LAMP"]], "qty": [1]}),
-        status="rejected",
-        rows_read=1,
-        rows_loaded=0,
-        says=("column 'sku' has the nested Parquet type List(String)", "one plain value"),
+    "parquet: nested column": Case(
+        BAD_PARQUET,
+        parquet_bytes(pl.DataFrame({"order_id": ["o1"], "sku": [["CHAIR", "LAMP"]], "qty": [1]})),
+        "rejected",
+        1,
+        0,
+        ("column 'sku' has the nested Parquet type List(String)", "one plain value"),
     ),
-    "parquet: nested extra column is ignored": parquet(
-        pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [1], "tags": [{"a": 1}]}),
-        status="loaded",
-        rows_read=1,
-        rows_loaded=1,
+    "parquet: nested extra column is ignored": Case(
+        BAD_PARQUET,
+        parquet_bytes(
+            pl.DataFrame({"order_id": ["o1"], "sku": ["CHAIR"], "qty": [1], "tags": [{"a": 1}]})
+        ),
+        "loaded",
+        1,
+        1,
         warns=("ignored unknown column(s): tags",),
     ),
     "parquet: not Parquet under a .parquet name": Case(
-        BAD_PARQUET, LINES + b"o1,CHAIR,1\n", "rejected", 0, 0,
+        BAD_PARQUET,
+        LINES + b"o1,CHAIR,1\n",
+        "rejected",
+        0,
+        0,
         ("file is not Parquet", "name a CSV file .csv"),
     ),
     "parquet: Parquet under a .csv name": Case(
@@ -309,25 +376,34 @@ CASES: dict[str, Case] = {
     ),
     # --- names -----------------------------------------------------------------------------
     "name with spaces": Case(
-        *lines(b"o1,CHAIR,1", key="order_lines/night of 25 nov (copy).csv"), "loaded", 1, 1,
+        "order_lines/night of 25 nov (copy).csv",
+        csv(b"o1,CHAIR,1"),
+        "loaded",
+        1,
+        1,
         stored={"order_id": ["o1"]},
     ),
     "name with unicode": Case(
-        *lines(b"o1,CHAIR,1", key="order_lines/commandes-été-Ünïcode-注文.csv"), "loaded", 1, 1,
+        "order_lines/commandes-été-Ünïcode-注文.csv",
+        csv(b"o1,CHAIR,1"),
+        "loaded",
+        1,
+        1,
         stored={"order_id": ["o1"]},
     ),
     "name with an upper-case extension": Case(
-        *lines(b"o1,CHAIR,1", key="order_lines/ORDERS.CSV"), "loaded", 1, 1
+        "order_lines/ORDERS.CSV", csv(b"o1,CHAIR,1"), "loaded", 1, 1
     ),
     "unknown extension is ignored with a warning": Case(
-        *lines(b"o1,CHAIR,1", key="order_lines/orders.xlsx"),
+        "order_lines/orders.xlsx",
+        csv(b"o1,CHAIR,1"),
         "ignored",
         0,
         0,
         warns=("order_lines/orders.xlsx", "not a .csv or .parquet file"),
     ),
     "hidden and marker files are passed over": Case(
-        *lines(b"o1,CHAIR,1", key="order_lines/_SUCCESS"), "ignored", 0, 0
+        "order_lines/_SUCCESS", csv(b"o1,CHAIR,1"), "ignored", 0, 0
     ),
 }
 
@@ -337,15 +413,9 @@ def site(tmp_path: Path) -> Site:
     return Site(tmp_path)
 
 
-def reasons_for(site: Site, key: str, run_id: str) -> list[str]:
-    frame = site.query("SELECT reason FROM rejects WHERE file = ? AND run_id = ?", [key, run_id])
-    return frame["reason"].to_list()
-
-
-def stored_lines(site: Site, key: str) -> pl.DataFrame:
-    return site.query(
-        "SELECT * FROM order_lines WHERE source_file = ? ORDER BY row_number", [key]
-    )
+def one_of(texts: list[str], words: tuple[str, ...]) -> bool:
+    """Tell whether one of the texts holds every word."""
+    return any(all(word in text for word in words) for text in texts)
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -357,45 +427,47 @@ def test_a_bad_input_is_rejected_with_a_reason_and_the_night_goes_on(
     result = site.night()
 
     assert result.summary.status == "committed"
-    assert_accounted(site, result)
-    good, *others = result.load.files
-    assert (site.key_of(good.location), good.status, good.rows_loaded) == ("batches/good.csv", "loaded", 3)
+    accounts = {site.key_of(f.location): f for f in result.load.files}
+    good = accounts.pop("batches/good.csv")
+    assert (good.status, good.rows_loaded) == ("loaded", 3)
     if case.status == "ignored":
-        assert others == []
+        assert accounts == {}
     else:
-        (bad,) = others
-        assert site.key_of(bad.location) == case.key
-        expected_status = "rejected" if case.status == "rejected" else "loaded"
+        bad = accounts.pop(case.key)
         assert (bad.status, bad.rows_read, bad.rows_loaded) == (
-            expected_status,
+            case.status,
             case.rows_read,
             case.rows_loaded,
         )
-    if case.says:
-        said = reasons_for(site, case.key, result.summary.run_id)
-        assert any(all(word in reason for word in case.says) for reason in said), said
-    if case.warns:
-        warned = result.load.warnings
-        assert any(all(word in warning for word in case.warns) for warning in warned), warned
-    else:
-        assert result.load.warnings == []
-    if case.stored:
-        rows = stored_lines(site, case.key)
-        assert {column: rows[column].to_list() for column in case.stored} == case.stored
+        assert accounts == {}
+    assert one_of(result.load.warnings, case.warns) if case.warns else not result.load.warnings
+    with site.reading() as query:
+        assert_accounted(site, result, query)
+        if case.says:
+            said = query(
+                "SELECT reason FROM rejects WHERE file = ? AND run_id = ?",
+                [case.key, result.summary.run_id],
+            )["reason"].to_list()
+            assert one_of(said, case.says), said
+        if case.stored:
+            stored = query(
+                "SELECT * FROM order_lines WHERE source_file = ? ORDER BY row_number", [case.key]
+            )
+            assert {column: stored[column].to_list() for column in case.stored} == case.stored
 
 
-# --- runs of their own ---------------------------------------------------------------------
+# --- nights of their own -------------------------------------------------------------------
 
 
 def test_an_order_line_for_a_sku_with_no_batches_is_loaded_and_reported_short(
     site: Site,
 ) -> None:
-    site.drop({**GOOD, **dict([lines(b"o1,SOFA,2", b"o2,CHAIR,1")])})
+    site.drop({**GOOD, BAD_CSV: csv(b"o1,SOFA,2", b"o2,CHAIR,1")})
 
     result = site.night()
 
     assert_accounted(site, result)
-    assert result.summary.rows_loaded == 5
+    assert (result.summary.rows_loaded, result.summary.rows_rejected) == (5, 0)
     shortages = site.query(
         "SELECT order_id, sku, ordered_qty, allocated_qty, short_qty FROM run_shortages "
         "WHERE run_id = ?",
@@ -420,15 +492,16 @@ def test_an_inbox_of_empty_folders_is_a_night_with_nothing_to_do(site: Site) -> 
 
     result = site.night()
 
-    assert result.summary.status == "committed" and result.load.files == []
+    assert result.summary.status == "committed"
+    assert result.load.files == [] and result.load.warnings == []
 
 
 def test_the_same_content_under_a_second_name_is_skipped_as_already_ingested(
     site: Site,
 ) -> None:
-    site.drop({**GOOD, **dict([lines(b"o1,CHAIR,1")])})
+    site.drop({**GOOD, BAD_CSV: csv(b"o1,CHAIR,1")})
     site.night()
-    site.drop({"order_lines/bad (resent).csv": LINES + b"o1,CHAIR,1\n"})
+    site.drop({"order_lines/bad (sent again).csv": csv(b"o1,CHAIR,1")})
 
     result = site.night(date(2026, 11, 27))
 
@@ -437,39 +510,40 @@ def test_the_same_content_under_a_second_name_is_skipped_as_already_ingested(
     assert accounts == {
         "batches/good.csv": ("skipped", "already ingested"),
         BAD_CSV: ("skipped", "already ingested"),
-        "order_lines/bad (resent).csv": ("skipped", "already ingested"),
+        "order_lines/bad (sent again).csv": ("skipped", "already ingested"),
     }
-    assert result.summary.files_skipped == 3
+    assert (result.summary.files_skipped, result.summary.rows_read) == (3, 0)
     assert site.query("SELECT count(*) AS n FROM order_lines")["n"].item() == 1
 
 
 def test_the_same_content_twice_in_one_night_is_read_once(site: Site) -> None:
-    site.drop({**GOOD, "batches/copy-of-good.csv": GOOD_BATCHES})
+    site.drop({**GOOD, "batches/copy of good.csv": GOOD_BATCHES})
 
     result = site.night()
 
     assert_accounted(site, result)
-    assert [(f.status, f.rows_read) for f in result.load.files] == [
-        ("skipped", 0),
-        ("loaded", 3),
-    ]
+    accounts = {site.key_of(f.location): (f.status, f.rows_read) for f in result.load.files}
+    assert accounts == {
+        "batches/copy of good.csv": ("loaded", 3),
+        "batches/good.csv": ("skipped", 0),
+    }
 
 
 def test_a_changed_file_under_the_same_name_is_ingested_as_new(site: Site) -> None:
-    site.drop({**GOOD, **dict([lines(b"o1,CHAIR,1")])})
+    site.drop({**GOOD, BAD_CSV: csv(b"o1,CHAIR,1")})
     site.night()
-    site.drop(dict([lines(b"o1,CHAIR,1", b"o2,LAMP,2")]))
+    site.drop({BAD_CSV: csv(b"o1,CHAIR,1", b"o2,LAMP,2")})
 
     result = site.night(date(2026, 11, 27))
 
     assert_accounted(site, result)
     accounts = {site.key_of(f.location): (f.status, f.rows_read) for f in result.load.files}
     assert accounts == {"batches/good.csv": ("skipped", 0), BAD_CSV: ("loaded", 2)}
-    # o1 was sent again with the same qty: a repeat, counted, not a second line.
+    # o1 comes again with the same qty: a repeat, counted as loaded, not a second line.
     assert result.load.duplicate_lines == 1
-    keys = site.query("SELECT order_id, run_id FROM order_lines ORDER BY arrival")
-    assert keys["order_id"].to_list() == ["o1", "o2"]
-    assert keys["run_id"][1] == result.summary.run_id
+    lines = site.query("SELECT order_id, run_id FROM order_lines ORDER BY arrival")
+    assert lines["order_id"].to_list() == ["o1", "o2"]
+    assert lines["run_id"][1] == result.summary.run_id
 
 
 def test_an_inbox_that_cannot_be_opened_stops_the_night_with_a_one_line_error(
@@ -486,5 +560,4 @@ def test_an_inbox_that_cannot_be_opened_stops_the_night_with_a_one_line_error(
 
     message = str(stopped.value)
     assert "\n" not in message and "ftp://example.com/inbox" in message
-    runs = site.query("SELECT status, reason FROM runs")
-    assert runs.rows() == [("failed", message)]
+    assert site.query("SELECT status, reason FROM runs", None).rows() == [("failed", message)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from allocation.entrypoints.cli import Exit, app
 class Cli:
     """The `allocation` command on one warehouse file and outbox folder."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "warehouse.duckdb"
-        self.outbox = tmp_path / "outbox"
+    def __init__(self, folder: Path) -> None:
+        self.db = folder / "warehouse.duckdb"
+        self.outbox = folder / "outbox"
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> Result:
@@ -38,11 +37,6 @@ class Cli:
         where = ["--db", str(self.db)] + (["--outbox", str(self.outbox)] if publishes else [])
         return self.runner.invoke(app, [*args, *where])
 
-    def create(self) -> None:
-        """Create the warehouse file, empty."""
-        with DuckDBWarehouse(self.db) as warehouse:
-            warehouse.commit()
-
     def json(self, *args: str) -> Any:
         """Run a command with `--json`; it must succeed and print one JSON document."""
         result = self(*args, "--json")
@@ -50,16 +44,25 @@ class Cli:
         return json.loads(result.stdout)
 
 
+@pytest.fixture(autouse=True)
+def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in ("DB", "OUTBOX", "POLICY", "BUSY_TIMEOUT"):
+        monkeypatch.delenv(f"ALLOCATION_{setting}", raising=False)
+
+
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    for name in (
-        "ALLOCATION_DB",
-        "ALLOCATION_OUTBOX",
-        "ALLOCATION_POLICY",
-        "ALLOCATION_BUSY_TIMEOUT",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def cli(tmp_path: Path) -> Cli:
+    """The command on a fresh folder: no warehouse file yet."""
     return Cli(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def refusing_cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """The command on an empty warehouse shared by tests whose commands all fail."""
+    cli = Cli(tmp_path_factory.mktemp("refusals"))
+    with DuckDBWarehouse(cli.db) as warehouse:
+        warehouse.commit()
+    return cli
 
 
 def assert_fails(result: Result, status: Exit, says: str) -> None:
@@ -116,9 +119,8 @@ def test_a_partial_fill_is_told_as_a_backorder(cli: Cli) -> None:
         (("batches", "list", "--in-stock", "--inbound"), "not both"),
     ],
 )
-def test_invalid_input_exits_2(cli: Cli, args: tuple[str, ...], says: str) -> None:
-    cli.create()
-    assert_fails(cli(*args), Exit.INVALID, says)
+def test_invalid_input_exits_2(refusing_cli: Cli, args: tuple[str, ...], says: str) -> None:
+    assert_fails(refusing_cli(*args), Exit.INVALID, says)
 
 
 @pytest.mark.parametrize(
@@ -132,14 +134,16 @@ def test_invalid_input_exits_2(cli: Cli, args: tuple[str, ...], says: str) -> No
         (("runs", "show", "r1"), "no run r1"),
     ],
 )
-def test_what_does_not_exist_exits_3(cli: Cli, args: tuple[str, ...], says: str) -> None:
-    cli.create()
-    assert_fails(cli(*args), Exit.NOT_FOUND, says)
+def test_what_does_not_exist_exits_3(refusing_cli: Cli, args: tuple[str, ...], says: str) -> None:
+    assert_fails(refusing_cli(*args), Exit.NOT_FOUND, says)
 
 
-def test_a_look_up_on_a_missing_warehouse_file_exits_3_and_creates_nothing(cli: Cli) -> None:
+def test_only_adding_a_batch_starts_a_warehouse_file(cli: Cli) -> None:
     assert_fails(cli("batches", "list"), Exit.NOT_FOUND, "no warehouse at")
+    assert_fails(cli("allocate", "o1", "CHAIR", "1"), Exit.NOT_FOUND, "no warehouse at")
     assert not cli.db.exists()
+    assert cli("batches", "add", "b-stock", "CHAIR", "10").exit_code == Exit.OK
+    assert cli.db.exists()
 
 
 def test_the_warehouse_defaults_to_the_allocation_db_setting(
@@ -173,11 +177,9 @@ def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
     assert "allocation to a batch of another sku" in result.stdout
 
 
-@pytest.fixture
-def held_warehouse(cli: Cli) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the warehouse file, as a running night would."""
+def test_a_busy_warehouse_exits_5_naming_who_holds_it_and_saying_to_retry(cli: Cli) -> None:
     cli("batches", "add", "b-stock", "CHAIR", "10")
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # another process holding the file, as a running night would
         [
             sys.executable,
             "-c",
@@ -189,37 +191,22 @@ def held_warehouse(cli: Cli) -> Iterator[subprocess.Popen[str]]:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        yield holder
+        for args in (("batches", "list"), ("allocate", "o1", "CHAIR", "1")):
+            busy = cli(*args)
+            assert_fails(busy, Exit.BUSY, f"held by process {holder.pid}")
+            assert "retry later" in busy.stderr
     finally:
         holder.kill()
         holder.communicate()
+    assert cli("lines", "show", "o1").exit_code == Exit.NOT_FOUND  # nothing was recorded
 
 
-@pytest.mark.usefixtures("held_warehouse")
-@pytest.mark.parametrize("args", [("batches", "list"), ("allocate", "o1", "CHAIR", "1")])
-def test_a_busy_warehouse_exits_5_and_says_to_retry(cli: Cli, args: tuple[str, ...]) -> None:
-    assert_fails(cli(*args), Exit.BUSY, "retry later")
-
-
-def run_module(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the command in a process of its own, as an operator's shell would."""
-    command = [sys.executable, "-m", "allocation.entrypoints.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
-
-
-def test_the_command_in_its_own_process_allocates_and_prints_json(cli: Cli) -> None:
+def test_the_command_in_a_process_of_its_own_prints_json(cli: Cli) -> None:
     cli("batches", "add", "b-stock", "CHAIR", "10")
-    done = run_module(
-        "allocate", "o1", "CHAIR", "3", "--json", "--db", str(cli.db), "--outbox", str(cli.outbox)
+    command = [sys.executable, "-m", "allocation.entrypoints.cli", "allocate", "o1", "CHAIR"]
+    where = ["--db", str(cli.db), "--outbox", str(cli.outbox)]
+    done = subprocess.run(
+        [*command, "3", "--json", *where], capture_output=True, text=True, check=False
     )
     assert done.returncode == Exit.OK, done.stderr
     assert json.loads(done.stdout)["line"]["picked"] == 3
-
-
-def test_the_command_in_its_own_process_names_who_holds_a_busy_warehouse(
-    cli: Cli, held_warehouse: subprocess.Popen[str]
-) -> None:
-    busy = run_module("batches", "list", "--db", str(cli.db))
-    assert busy.returncode == Exit.BUSY
-    assert busy.stderr.count("\n") == 1 and f"process {held_warehouse.pid}" in busy.stderr
-    assert "Traceback" not in busy.stderr

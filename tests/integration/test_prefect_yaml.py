@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML (a Prefect dependency) ships no hints
 from prefect.client.schemas.schedules import CronSchedule
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow, load_flow_from_entrypoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_the_nightly_deployment_points_at_the_nightly_flow(
     nightly_deployment: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    flow = load_flow_from_entrypoint(str(nightly_deployment["entrypoint"]))
+    flow: Flow[..., object] = load_flow_from_entrypoint(str(nightly_deployment["entrypoint"]))
     assert flow.name == "nightly-allocation"
 
 
@@ -41,7 +41,7 @@ def test_the_nightly_deployment_parameters_validate_against_the_flow_signature(
     nightly_deployment: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    flow = load_flow_from_entrypoint(str(nightly_deployment["entrypoint"]))
+    flow: Flow[..., object] = load_flow_from_entrypoint(str(nightly_deployment["entrypoint"]))
     parameters = nightly_deployment["parameters"]
     assert isinstance(parameters, dict)
     validated = flow.validate_parameters(parameters)

@@ -39,14 +39,14 @@ def night(s3: S3Env, db: Path) -> None:
     )
 
 
-def state(db: Path) -> tuple[object, ...]:
+def state(db: Path) -> tuple[int, int, int, list[str]]:
     with DuckDBWarehouse(db) as warehouse:
         counts = warehouse.query(
             "SELECT (SELECT count(*) FROM batches) AS b, (SELECT count(*) FROM order_lines) AS l,"
             " (SELECT count(*) FROM allocations) AS a"
         ).row(0)
         failed = warehouse.query("SELECT reason FROM runs WHERE status = 'failed'")
-    return (*counts, failed["reason"].to_list())
+    return (counts[0], counts[1], counts[2], failed["reason"].to_list())
 
 
 @pytest.fixture

@@ -88,5 +88,5 @@ def test_a_file_from_a_newer_release_is_refused_with_a_clear_reason(tmp_path: Pa
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         con.execute("INSERT INTO schema_version VALUES (?)", [schema.SCHEMA_VERSION + 1])
-    with pytest.raises(RuntimeError, match="newer than this release"):
+    with pytest.raises(schema.SchemaTooNew, match="newer than this release"):
         DuckDBWarehouse(db).__enter__()

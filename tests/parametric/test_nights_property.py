@@ -49,9 +49,17 @@ cancel_rows = st.lists(
 night = st.tuples(batch_rows, line_rows, cancel_rows)
 
 
-def night_files(index: int, batches: list, lines: list, cancels: list) -> dict[str, bytes]:
+BatchRow = tuple[str, str, int, date | None]
+LineRow = tuple[str, str, int, int]
+CancelRow = tuple[str, str | None]
+Night = tuple[list[BatchRow], list[LineRow], list[CancelRow]]
+
+
+def night_files(
+    index: int, batches: list[BatchRow], lines: list[LineRow], cancels: list[CancelRow]
+) -> dict[str, bytes]:
     """The night's inbox files as CSV bytes (a file per kind, when it has rows)."""
-    files = {}
+    files: dict[str, list[str]] = {}
     if batches:
         rows = [f"{r},{s},{q},{e.isoformat() if e else ''}" for r, s, q, e in batches]
         files[f"batches/n{index:02d}.csv"] = rows
@@ -99,7 +107,7 @@ def play(root: Path, nights: list[dict[str, bytes]], policy: Policy) -> list[dic
     return results
 
 
-def check_sequence(nights: list[tuple[list, list, list]], policy: Policy) -> None:
+def check_sequence(nights: list[Night], policy: Policy) -> None:
     files = [night_files(i, *n) for i, n in enumerate(nights)]
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         played = play(Path(first), files, policy)
@@ -107,16 +115,16 @@ def check_sequence(nights: list[tuple[list, list, list]], policy: Policy) -> Non
     for index, (a, b) in enumerate(zip(played, replayed, strict=True)):
         assert a["figures"] == b["figures"], f"night {index}"
         for name in a:
-            if name != "figures":
-                assert isinstance(a[name], pl.DataFrame) and isinstance(b[name], pl.DataFrame)
-                assert_frame_equal(a[name], b[name])
+            left, right = a[name], b[name]
+            if isinstance(left, pl.DataFrame) and isinstance(right, pl.DataFrame):
+                assert_frame_equal(left, right)
 
 
 @pytest.mark.parametrize("policy", list(Policy))
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights=st.lists(night, min_size=1, max_size=3))
 def test_invariants_hold_after_every_night_and_a_replay_gives_the_same_outputs(
-    policy: Policy, nights: list[tuple[list, list, list]]
+    policy: Policy, nights: list[Night]
 ) -> None:
     check_sequence(nights, policy)
 
@@ -126,6 +134,6 @@ def test_invariants_hold_after_every_night_and_a_replay_gives_the_same_outputs(
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights=st.lists(night, min_size=1, max_size=6))
 def test_invariants_and_replay_hold_over_many_random_sequences_of_nights(
-    policy: Policy, nights: list[tuple[list, list, list]]
+    policy: Policy, nights: list[Night]
 ) -> None:
     check_sequence(nights, policy)

@@ -390,3 +390,17 @@ def test_runs_are_listed_latest_first(op: Operator) -> None:
     assert [r.run_id for r in listed] == [second.run_id, first.run_id]
     assert [r.units_allocated for r in listed] == [1, 0]
     assert operations.list_runs(op.warehouse, limit=1)[0].run_id == second.run_id
+
+
+def test_the_batch_list_agrees_with_the_analysts_batch_availability_view(op: Operator) -> None:
+    op.stock("b-stock", "CHAIR", 10)
+    op.stock("b-ship", "CHAIR", 5, TOMORROW)
+    op.allocate("o1", "CHAIR", 12)
+    listed = {
+        (b.reference, b.picked, b.reserved, b.available)
+        for b in operations.list_batches(op.warehouse)
+    }
+    view = op.warehouse.query(
+        "SELECT reference, picked, reserved, available FROM batch_availability"
+    )
+    assert listed == set(view.rows()) == {("b-stock", 10, 0, 0), ("b-ship", 0, 2, 3)}
