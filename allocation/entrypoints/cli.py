@@ -20,6 +20,7 @@ busy (status 5) and to retry.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -133,6 +135,7 @@ def expected_failures() -> Iterator[None]:
 def quiet_prefect() -> None:
     """Keep an ephemeral Prefect quiet and offline unless the operator configured otherwise."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # a warehouse host is often offline: no telemetry
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
@@ -167,9 +170,12 @@ def run(
         float | None, typer.Option(help="Seconds to wait for a busy warehouse.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines, only the summary.")
+    ] = False,
 ) -> None:
     """Run the nightly allocation flow once."""
-    with expected_failures():
+    with expected_failures(), show_progress(enabled=not quiet and stderr.is_terminal):
         overrides = {
             "inbox": inbox,
             "outbox": outbox,
@@ -193,9 +199,30 @@ def run(
             busy_timeout=settings.busy_timeout,
         )
         if as_json:
-            print_json({**asdict(result.summary), "stage_seconds": result.seconds})
+            print_json(
+                {**asdict(result.summary), "stage_seconds": result.seconds, "report": result.report}
+            )
         else:
             _print_summary(asdict(result.summary), settings)
+            stdout.print(f"Report: {result.report}")
+
+
+@contextmanager
+def show_progress(*, enabled: bool) -> Iterator[None]:
+    """Show the run's progress lines (one per stage) on stderr while the block runs."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("allocation.progress")
+    handler = RichHandler(console=stderr, show_path=False, show_level=False, markup=False)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # Prefect's console handler on the root logger would repeat them
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def _parse_date(text: str) -> date:
