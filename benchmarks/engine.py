@@ -14,7 +14,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -181,89 +180,105 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _first_fit_inputs(batches: pl.DataFrame, lines: pl.DataFrame) -> dict[str, np.ndarray]:
-    """The whole policy's pass inputs, prepared here so its cost can be timed on its own."""
+def _pass_inputs(batches: pl.DataFrame, lines: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The sequential pass's inputs, built here (slowly) so the pass can be timed on its own.
+
+    Lines in demand order with their SKU code and missing units; batches grouped by SKU code
+    in preference order: the layout `first_fit.py` documents, independent of `bulk.py`.
+    """
     available = (pl.col("purchased_quantity") - pl.col("allocated_qty")).clip(lower_bound=0)
     supply = (
         batches.select("reference", "sku", "eta", available=available)
         .filter(pl.col("available") > 0)
-        .sort(["sku", "eta", "reference"], nulls_last=[False, False, False])
-        .with_columns(sku_code=pl.col("sku").rank("dense").cast(pl.Int64))
+        .sort(["sku", "eta", "reference"], nulls_last=False)
+        .with_columns(sku_code=pl.col("sku").rank("dense").cast(pl.Int64) - 1)
     )
+    codes = supply.select("sku", "sku_code").unique("sku")
     demand = (
-        lines.filter(pl.col("qty") > pl.col("allocated_qty"))
-        .join(supply.select("sku", "sku_code").unique("sku"), on="sku")
+        lines.join(codes, on="sku", how="left")
         .sort(
-            ["sku_code", "priority", "ordered_at", "arrival", "order_id"],
-            descending=[False, True, False, False, False],
-            nulls_last=[False, False, True, False, False],
+            ["priority", "ordered_at", "arrival", "order_id", "sku"],
+            descending=[True, False, False, False, False],
+            nulls_last=[False, True, False, False, False],
         )
+        .select(pl.col("sku_code").fill_null(-1), remaining=pl.col("qty") - pl.col("allocated_qty"))
     )
     return {
         "line_sku": demand["sku_code"].to_numpy(),
-        "line_qty": (demand["qty"] - demand["allocated_qty"]).to_numpy(),
+        "line_qty": demand["remaining"].to_numpy(),
         "batch_sku": supply["sku_code"].to_numpy(),
         "batch_available": supply["available"].to_numpy(),
     }
 
 
+def _time_pass(policy: Policy, inputs: dict[str, np.ndarray]) -> float:
+    """Seconds the policy's sequential pass takes on its own (already compiled)."""
+    from allocation.engine.first_fit import first_fit, split_fill
+
+    run_pass = split_fill if policy is Policy.SPLIT else first_fit
+    started = time.perf_counter()
+    run_pass(**inputs)
+    return time.perf_counter() - started
+
+
+def _first_call(policy: Policy, batches_per_sku: int, seed: int) -> tuple[float, bool]:
+    """Run the engine once on a little data: Numba loads (or compiles) its pass, Polars warms up.
+
+    Returns the seconds it took and whether Numba had to compile (nothing usable in its cache).
+    """
+    from allocation.engine.first_fit import _first_fit, _split_fill
+
+    batches, lines = generate(Size(2_000, 20, batches_per_sku, seed))
+    started = time.perf_counter()
+    allocate_frames(batches, lines, policy)
+    seconds = time.perf_counter() - started
+    kernel = _split_fill if policy is Policy.SPLIT else _first_fit
+    return seconds, sum(kernel.stats.cache_misses.values()) > 0
+
+
 def measure_engine(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
     """Time the engine on one size and policy in this (fresh) process."""
-    from allocation.engine.first_fit import _first_fit, first_fit
-
     started = time.perf_counter()
     batches, lines = generate(size)
     generation_s = time.perf_counter() - started
-
-    # Warm-up: Numba loads (or compiles) the first-fit pass, Polars starts its thread pool.
-    tiny = np.zeros(1, dtype=np.int64)
-    started = time.perf_counter()
-    first_fit(tiny, tiny + 1, tiny, tiny + 1)
-    jit_first_call_s = time.perf_counter() - started
-    jit_cache_hit = sum(_first_fit.stats.cache_hits.values()) > 0
-    small_batches, small_lines = generate(Size(2_000, 20, size.batches_per_sku, size.seed))
-    started = time.perf_counter()
-    allocate_frames(small_batches, small_lines, policy)
-    warmup_s = time.perf_counter() - started
+    first_call_s, compiled = _first_call(policy, size.batches_per_sku, size.seed)
 
     times: list[float] = []
+    cpu_times: list[float] = []
+    load = os.getloadavg()[0]
     rss_before = peak = 0
     peak_exact = True
     result = None
     for _ in range(repeat):
-        del result
-        result = None
+        result = None  # the previous result's memory is not this run's
         gc.collect()
         peak_exact = _reset_peak_rss() and peak_exact
         before = _status_kib("VmRSS")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = allocate_frames(batches, lines, policy)
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
         if _status_kib("VmHWM") - before > peak - rss_before:
             rss_before, peak = before, _status_kib("VmHWM")
     assert result is not None
-
-    first_fit_s = None
-    if policy is Policy.WHOLE:
-        inputs = _first_fit_inputs(batches, lines)
-        started = time.perf_counter()
-        first_fit(**inputs)
-        first_fit_s = time.perf_counter() - started
+    allocation_rows, short_lines = result.allocations.height, result.shortages.height
+    del result
+    pass_s = _time_pass(policy, _pass_inputs(batches, lines))
 
     return {
         "generation_s": generation_s,
-        "jit_first_call_s": jit_first_call_s,
-        "jit_cache_hit": jit_cache_hit,
-        "warmup_s": warmup_s,
+        "first_call_s": first_call_s,
+        "compiled": compiled,
         "engine_s": min(times),
         "engine_median_s": statistics.median(times),
+        "engine_cpu_s": min(cpu_times),
+        "load": load,
         "rss_before_mib": rss_before / 1024,
         "peak_rss_mib": peak / 1024,
         "peak_exact": peak_exact,
-        "process_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "allocation_rows": result.allocations.height,
-        "short_lines": result.shortages.height,
-        "first_fit_s": first_fit_s,
+        "allocation_rows": allocation_rows,
+        "short_lines": short_lines,
+        "pass_s": pass_s,
     }
 
 
@@ -303,16 +318,6 @@ def measure_reference(size: Size, policy: Policy) -> dict[str, Any]:
     return {"reference_s": reference_s, "reference_lines": size.lines, "identical": identical}
 
 
-def measure_jit_compile() -> float:
-    """Seconds to compile the first-fit pass from nothing (run with an empty Numba cache)."""
-    from allocation.engine.first_fit import first_fit
-
-    tiny = np.zeros(1, dtype=np.int64)
-    started = time.perf_counter()
-    first_fit(tiny, tiny + 1, tiny, tiny + 1)
-    return time.perf_counter() - started
-
-
 # --- the parent: one child per measurement ----------------------------------------------------
 
 
@@ -331,15 +336,15 @@ def _child(task: dict[str, Any], env: dict[str, str] | None = None) -> dict[str,
 
 def _run_child(task: dict[str, Any]) -> None:
     """Child side of `_child`: measure and print one JSON line."""
-    if task["kind"] == "jit":
-        answer: dict[str, Any] = {"compile_s": measure_jit_compile()}
+    size = Size(**task["size"])
+    policy = Policy(task["policy"])
+    if task["kind"] == "compile":
+        seconds, compiled = _first_call(policy, size.batches_per_sku, size.seed)
+        answer: dict[str, Any] = {"first_call_s": seconds, "compiled": compiled}
+    elif task["kind"] == "engine":
+        answer = measure_engine(size, policy, task["repeat"])
     else:
-        size = Size(**task["size"])
-        policy = Policy(task["policy"])
-        if task["kind"] == "engine":
-            answer = measure_engine(size, policy, task["repeat"])
-        else:
-            answer = measure_reference(size, policy)
+        answer = measure_reference(size, policy)
     print(json.dumps(answer))
 
 
@@ -355,49 +360,58 @@ def run(
     sizes: list[tuple[str, Size]], policies: list[Policy], reference_lines: int, repeat: int
 ) -> None:
     """Measure every size and policy, printing one Markdown table per size."""
-    with tempfile.TemporaryDirectory() as empty_cache:
-        cold = _child({"kind": "jit"}, env={**os.environ, "NUMBA_CACHE_DIR": empty_cache})
-    print(f"Numba first-fit compile from an empty cache: {cold['compile_s']:.2f} s\n")
+    compile_s = {}
+    for policy in policies:
+        with tempfile.TemporaryDirectory() as empty_cache:
+            task = {"kind": "compile", "size": asdict(sizes[0][1]), "policy": policy.value}
+            cold = _child(task, env={**os.environ, "NUMBA_CACHE_DIR": empty_cache})
+        compile_s[policy] = cold["first_call_s"]
+    print(
+        "First engine call with an empty Numba cache (compiles the pass): "
+        + ", ".join(f"{policy.value} {seconds:.2f} s" for policy, seconds in compile_s.items())
+        + "\n"
+    )
     for name, size in sizes:
+        sample = size.scaled(reference_lines)
         print(
             f"### {name}: {size.lines:,} lines, {size.skus:,} SKUs, "
             f"{size.batches_per_sku:,} batches per SKU ({size.skus * size.batches_per_sku:,} "
             f"batches), seed {size.seed}\n"
         )
         print(
-            "| policy | gen s | JIT 1st call s | engine s (best/median) | lines/s "
-            "| RSS before MiB | peak RSS MiB | Δ RSS MiB | first-fit pass s "
-            "| alloc rows | short lines | ref lines | ref lines/s | engine/ref | same rows |"
+            "| policy | engine s (best / median of "
+            f"{repeat}) | CPU s | lines/s | peak RSS MiB (Δ) | pass s | first call s "
+            f"| allocations | short lines | reference lines/s ({sample.lines:,} lines) "
+            "| engine / reference | same rows | load |"
         )
-        print("|" + "---|" * 15)
+        print("|" + "---|" * 13)
+        notes = []
         for policy in policies:
             engine = _child(
                 {"kind": "engine", "size": asdict(size), "policy": policy.value, "repeat": repeat}
             )
-            sample = size.scaled(reference_lines)
             reference = _child(
                 {"kind": "reference", "size": asdict(sample), "policy": policy.value}
             )
             engine_rate = size.lines / engine["engine_s"]
             reference_rate = sample.lines / reference["reference_s"]
-            first_fit = engine["first_fit_s"]
+            delta = engine["peak_rss_mib"] - engine["rss_before_mib"]
             print(
-                f"| {policy.value} | {engine['generation_s']:.2f} "
-                f"| {engine['jit_first_call_s']:.3f}"
-                f"{'' if engine['jit_cache_hit'] else ' (compiled)'} "
+                f"| {policy.value} "
                 f"| {engine['engine_s']:.3f} / {engine['engine_median_s']:.3f} "
-                f"| {_rate(size.lines, engine['engine_s'])} "
-                f"| {_mib(engine['rss_before_mib'])} | {_mib(engine['peak_rss_mib'])}"
-                f"{'' if engine['peak_exact'] else ' (process)'} "
-                f"| {_mib(engine['peak_rss_mib'] - engine['rss_before_mib'])} "
-                f"| {'—' if first_fit is None else f'{first_fit:.3f}'} "
+                f"| {engine['engine_cpu_s']:.2f} | {_rate(size.lines, engine['engine_s'])} "
+                f"| {_mib(engine['peak_rss_mib'])} ({_mib(delta)})"
+                f"{'' if engine['peak_exact'] else ' process peak'} "
+                f"| {engine['pass_s']:.3f} "
+                f"| {engine['first_call_s']:.2f}{' compiled' if engine['compiled'] else ''} "
                 f"| {engine['allocation_rows']:,} | {engine['short_lines']:,} "
-                f"| {sample.lines:,} | {_rate(sample.lines, reference['reference_s'])} "
+                f"| {_rate(sample.lines, reference['reference_s'])} "
                 f"| {engine_rate / reference_rate:,.0f}x "
-                f"| {'yes' if reference['identical'] else '**NO**'} |",
+                f"| {'yes' if reference['identical'] else '**NO**'} | {engine['load']:.1f} |",
                 flush=True,
             )
-        print()
+            notes.append(f"{policy.value} {engine['generation_s']:.2f} s")
+        print(f"\nData generation (not counted): {', '.join(notes)}.\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -143,10 +143,5 @@ def _split_fill(line_sku: Any, line_qty: Any, starts: Any, available: Any) -> An
                 b += 1
         current[k] = b
         filled[i] = line_qty[i] - need
-    # Copies, so the unused tail of the buffers is freed now rather than with the result.
-    return (
-        piece_line[:pieces].copy(),
-        piece_batch[:pieces].copy(),
-        piece_qty[:pieces].copy(),
-        filled,
-    )
+    # Views, not copies: the unused tail is at most one slot per batch and per unserved line.
+    return piece_line[:pieces], piece_batch[:pieces], piece_qty[:pieces], filled

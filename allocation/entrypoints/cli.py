@@ -204,7 +204,7 @@ def run(
             )
         else:
             _print_summary(asdict(result.summary), settings)
-            stdout.print(f"Report: {result.report}")
+            stdout.print(f"Report: {result.report}", soft_wrap=True)
 
 
 @contextmanager

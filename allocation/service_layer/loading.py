@@ -148,7 +148,10 @@ def _stack(files: list[ParsedFile]) -> pl.DataFrame | None:
 
 
 def _reject(rows: pl.DataFrame, column: str, check: str, reason: pl.Expr) -> pl.DataFrame:
-    return rows.select(
+    # Rechunk first: a join then a filter can leave a column whose first chunk is empty, and
+    # Polars 2.1 panics formatting a number from it ("assertion failed: i < self.len()"); seen
+    # on a night of ~3,000 lines with 26 conflicting ones (tests/integration/test_many_nights).
+    return rows.rechunk().select(
         "file",
         pl.col("row_number").cast(pl.Int64),
         column=pl.lit(column),
