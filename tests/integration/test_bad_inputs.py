@@ -546,6 +546,33 @@ def test_a_changed_file_under_the_same_name_is_ingested_as_new(site: Site) -> No
     assert lines["run_id"][1] == result.summary.run_id
 
 
+def test_a_line_sent_again_with_another_qty_is_rejected_naming_the_line_it_conflicts_with(
+    site: Site,
+) -> None:
+    site.drop({**GOOD, BAD_CSV: csv(b"o1,CHAIR,1", b"o2,CHAIR,2", b"o2,CHAIR,3")})
+    site.night()
+    site.drop({"order_lines/later.csv": csv(b"o1,CHAIR,4")})
+
+    result = site.night(date(2026, 11, 27))
+
+    assert_accounted(site, result)
+    reasons = site.query("SELECT file, row_number, reason FROM rejects ORDER BY file", None)
+    assert reasons.rows() == [
+        (
+            "order_lines/bad.csv",
+            3,
+            "conflicts with existing line o2/CHAIR of qty 2: to change a line, cancel it and "
+            "send a new one",
+        ),
+        (
+            "order_lines/later.csv",
+            1,
+            "conflicts with existing line o1/CHAIR of qty 1: to change a line, cancel it and "
+            "send a new one",
+        ),
+    ]
+
+
 def test_an_inbox_that_cannot_be_opened_stops_the_night_with_a_one_line_error(
     site: Site,
 ) -> None:
