@@ -4,9 +4,9 @@ The engine reads in three steps:
 
 1. Supply: batches with stock to give, grouped by SKU and in preference order within a SKU,
    each SKU numbered with a dense code.
-2. Demand: the lines' row numbers in demand order, with each line's SKU code and missing units.
+2. Demand: the lines in demand order, each with its row, its SKU's code and its missing units.
 3. One sequential pass over the lines in demand order (`first_fit.py`, compiled with Numba)
-   hands out the units, then the pieces it made are named (order id, SKU, batch reference).
+   hands out the units; the pieces it makes are then named (order id, SKU, batch reference).
 
 Within one SKU, the split policy lays the lines' missing units end to end in demand order and
 the batches' available units end to end in preference order: line i takes from batch j exactly
@@ -15,13 +15,15 @@ policy is sequential by nature (whether a line fits a batch depends on every lin
 Because the pass visits lines in demand order, its pieces already come in the reference's row
 order (lines in demand order, then batches in preference order) and nothing is sorted after it.
 
-Sorting the lines dominates the cost, so the demand order is first tried as one integer key
-(priority, ordered_at, arrival packed together) sorted once, which is far cheaper than a sort
-on five columns of which two are strings. Only when two lines tie on those three fields do
-the string keys decide, and then the engine falls back to the full sort.
+Sorting the lines is the biggest cost, so the demand order is first tried as one integer key
+(priority, ordered_at and arrival packed together) sorted once, which is several times cheaper
+than sorting on five columns of which two are strings. Only if two lines tie on all three
+fields do the string keys have a say, and then the engine falls back to the full sort.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -40,6 +42,7 @@ from allocation.engine.frames import (
 
 _INT64_ROOM = 2**63
 _INT128_ROOM = 2**127
+_TIME_UNITS_US = (1_000_000, 1_000)  # whole seconds, whole milliseconds
 
 
 def allocate_frames(
@@ -50,10 +53,16 @@ def allocate_frames(
     Inputs follow `BATCH_COLUMNS` and `LINE_COLUMNS`; line keys must be unique. The result
     equals `allocation.domain.allocate_lines` on the same data, row for row.
     """
-    supply = _supply(conform(batches, BATCH_COLUMNS))
-    lines = conform(lines, LINE_COLUMNS).rechunk()  # one chunk: gathers are much cheaper
-    order = _demand_order(lines)
-    line_sku, remaining = _demand(lines, order, supply)
+    lines = conform(lines, LINE_COLUMNS).rechunk()  # gathers from one chunk are much cheaper
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Sorting the lines does not need the supply side, so on two cores the two overlap
+        # (Polars releases the GIL while it works).
+        sorting = pool.submit(_demand_order, lines)
+        supply = _supply(conform(batches, BATCH_COLUMNS))
+        line_codes = _sku_codes(lines["sku"], supply)
+        order = sorting.result()
+    line_sku = line_codes.gather(order).to_numpy()
+    remaining = (lines["qty"] - lines["allocated_qty"]).gather(order).to_numpy()
     batch_sku = supply["sku_code"].to_numpy()
     available = supply["available"].to_numpy()
     if policy is Policy.SPLIT:
@@ -68,57 +77,6 @@ def allocate_frames(
         filled = np.where(chosen >= 0, remaining, 0)
     allocations = _name_allocations(piece_line, piece_batch, piece_qty, order, lines, supply)
     return EngineResult(allocations, _shortages(lines, order, remaining, filled))
-
-
-def _demand_order(lines: pl.DataFrame) -> pl.Series:
-    """Row numbers of the lines in demand order, the same order as `frames.in_demand_order`."""
-    key = _packed_demand_key(lines)
-    if key is not None:
-        order = key.arg_sort()
-        in_order = key.gather(order)
-        # Distinct keys decide the whole order; a tie would be settled by the line key.
-        if not (in_order.slice(1) == in_order.slice(0, len(in_order) - 1)).any():
-            return order
-    return in_demand_order(lines.with_row_index("row"))["row"]
-
-
-def _packed_demand_key(lines: pl.DataFrame) -> pl.Series | None:
-    """(priority, high first; ordered_at, missing last; arrival) as one integer, if it fits.
-
-    Each field is shifted to start at 0 and the three are combined in mixed radix, so integer
-    order is demand order. Int64 holds most real data; Int128 holds the rest, unless the
-    fields' ranges multiply past 2**127 (or priority or arrival is missing): then None.
-    """
-    if lines.is_empty() or lines["priority"].has_nulls() or lines["arrival"].has_nulls():
-        return None
-    at = pl.col("ordered_at").to_physical()
-    low_p, high_p, low_t, high_t, low_a, high_a = lines.select(
-        pl.col("priority").min().alias("low_p"),
-        pl.col("priority").max().alias("high_p"),
-        at.min().alias("low_t"),
-        at.max().alias("high_t"),
-        pl.col("arrival").min().alias("low_a"),
-        pl.col("arrival").max().alias("high_a"),
-    ).row(0)
-    p_span = high_p - low_p + 1
-    t_span = 1 if low_t is None else high_t - low_t + 2  # the extra value is "missing"
-    a_span = high_a - low_a + 1
-    room = p_span * t_span * a_span
-    if room <= _INT64_ROOM:
-        dtype: pl.DataType = pl.Int64()
-    elif room <= _INT128_ROOM:
-        dtype = pl.Int128()
-    else:
-        return None
-
-    def lit(value: int) -> pl.Expr:
-        return pl.lit(value, dtype)
-
-    priority = lit(high_p) - pl.col("priority").cast(dtype)  # high first
-    ordered_at = (at.cast(dtype) - lit(low_t or 0)).fill_null(lit(t_span - 1))  # missing last
-    arrival = pl.col("arrival").cast(dtype) - lit(low_a)
-    key = (priority * lit(t_span) + ordered_at) * lit(a_span) + arrival
-    return lines.select(key).to_series()
 
 
 def _supply(batches: pl.DataFrame) -> pl.DataFrame:
@@ -140,26 +98,75 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _demand(
-    lines: pl.DataFrame, order: pl.Series, supply: pl.DataFrame
-) -> tuple[Int64Array, Int64Array]:
-    """Each line's SKU code (-1: no batch has stock) and missing units, in demand order."""
-    skus = supply.select("sku", "sku_code").unique("sku_code", keep="first").sort("sku_code")
-    demand = lines.select(
-        sku_code=_sku_codes(lines["sku"], skus["sku"]),
-        remaining=pl.col("qty") - pl.col("allocated_qty"),
-    )[order]
-    return demand["sku_code"].to_numpy(), demand["remaining"].to_numpy()
+def _demand_order(lines: pl.DataFrame) -> pl.Series:
+    """Row numbers of the lines in demand order, the order `frames.in_demand_order` gives."""
+    key = _packed_demand_key(lines)
+    if key is not None:
+        order = key.arg_sort()
+        keys = key.gather(order)
+        # Distinct keys decide the whole order; a tie would be settled by the line key.
+        if not (keys.slice(1) == keys.slice(0, len(keys) - 1)).any():
+            return order
+    sort_keys = lines.select("priority", "ordered_at", "arrival", "order_id", "sku")
+    return in_demand_order(sort_keys.with_row_index("row"))["row"]
 
 
-def _sku_codes(line_skus: pl.Series, skus: pl.Series) -> pl.Series:
-    """Each line's position in `skus` (distinct SKUs with stock), or -1 if its SKU is not there.
+def _packed_demand_key(lines: pl.DataFrame) -> pl.Series | None:
+    """(priority, high first; ordered_at, missing last; arrival) as one integer, if it fits.
+
+    Each field is shifted to start at 0 and the three are combined in mixed radix, so integer
+    order is demand order. Timestamps that all fall on whole seconds (or milliseconds) are
+    counted in those units, which keeps most keys within Int64; Int128 takes the rest, unless
+    the fields' ranges multiply past 2**127 (or priority or arrival is missing): then None.
+    """
+    if lines.is_empty() or lines["priority"].has_nulls() or lines["arrival"].has_nulls():
+        return None
+    at = pl.col("ordered_at").to_physical()
+    low_p, high_p, low_t, high_t, low_a, high_a = lines.select(
+        pl.col("priority").min().alias("low_p"),
+        pl.col("priority").max().alias("high_p"),
+        at.min().alias("low_t"),
+        at.max().alias("high_t"),
+        pl.col("arrival").min().alias("low_a"),
+        pl.col("arrival").max().alias("high_a"),
+    ).row(0)
+    p_span = high_p - low_p + 1
+    a_span = high_a - low_a + 1
+    low_t, high_t = (0, -1) if low_t is None else (low_t, high_t)  # all missing
+    unit = 1
+    if p_span * (high_t - low_t + 2) * a_span > _INT64_ROOM:
+        unit = next(
+            (u for u in _TIME_UNITS_US if lines.select(((at - low_t) % u == 0).all()).item()),
+            1,
+        )
+    t_span = (high_t - low_t) // unit + 2  # the extra value is "missing"
+    room = p_span * t_span * a_span
+    if room <= _INT64_ROOM:
+        dtype: pl.DataType = pl.Int64()
+    elif room <= _INT128_ROOM:
+        dtype = pl.Int128()
+    else:
+        return None
+
+    def lit(value: int) -> pl.Expr:
+        return pl.lit(value, dtype)
+
+    priority = lit(high_p) - pl.col("priority").cast(dtype)  # high first
+    ordered_at = ((at.cast(dtype) - lit(low_t)) // lit(unit)).fill_null(lit(t_span - 1))
+    arrival = pl.col("arrival").cast(dtype) - lit(low_a)
+    key = (priority * lit(t_span) + ordered_at) * lit(a_span) + arrival
+    return lines.select(key).to_series()
+
+
+def _sku_codes(line_skus: pl.Series, supply: pl.DataFrame) -> pl.Series:
+    """Each line's SKU code in `supply`, or -1 if no batch of its SKU has stock.
 
     Matching 64-bit hashes is several times cheaper than joining on the strings; every match
     is then confirmed on the strings themselves, and should two SKUs ever share a hash, the
     engine joins on the strings instead. A SKU's hash matching no hash in `skus` proves it is
     not there, so the result is exact either way.
     """
+    skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]  # in code order
     if skus.is_empty():
         return pl.repeat(-1, len(line_skus), dtype=pl.Int64, eager=True)
     hashes = skus.hash()
@@ -188,10 +195,9 @@ def _name_allocations(
     supply: pl.DataFrame,
 ) -> pl.DataFrame:
     """Turn pieces (line's place in demand order, batch index, units) into allocation rows."""
-    rows = order.gather(piece_line)
     return pl.DataFrame(
         {
-            "order_id": lines["order_id"].gather(rows),
+            "order_id": lines["order_id"].gather(order.gather(piece_line)),
             # The batch's SKU is the line's: gathering from the few batches beats the many lines.
             "sku": supply["sku"].gather(piece_batch),
             "batch_ref": supply["reference"].gather(piece_batch),
