@@ -1,10 +1,19 @@
 """Benchmark the bulk engine against the domain reference on synthetic data.
 
-Each measurement runs in a fresh subprocess, so its peak RSS belongs to that measurement alone:
-the child generates its data, warms Numba and Polars on a tiny input, resets the kernel's peak-RSS
-mark, runs the engine and reads the new peak. Results print as a Markdown table.
+Each measurement runs in a fresh subprocess. An engine child generates its data (not timed),
+runs the engine once on a little data (Numba loads or compiles its pass, Polars warms up), then
+runs it on the full data `--repeat` times. Before each run it resets the kernel's peak-RSS mark
+(/proc/self/clear_refs), so the peak it reads afterwards (VmHWM) is the engine's own rather than
+the data generation's; `ru_maxrss` cannot be reset, which is why it is not used. It also times
+the policy's sequential pass alone, on inputs it prepares itself.
 
-    .venv/bin/python benchmarks/engine.py --preset
+The reference (plain Python loops) is slow, so a reference child runs it on a sample: the same
+generator with `--reference-lines` lines and the SKUs scaled down in proportion, batches per SKU
+unchanged (or on the full data when that is smaller). The child also runs the engine on that
+sample and checks both give the same rows. Results print as Markdown tables.
+
+    .venv/bin/python benchmarks/engine.py --preset            # the issue's sizes, and a control
+    .venv/bin/python benchmarks/engine.py --preset b --policy split
     .venv/bin/python benchmarks/engine.py --lines 1000000 --skus 10000 --batches-per-sku 10
 """
 
@@ -37,8 +46,10 @@ PRESETS: dict[str, tuple[int, int, int]] = {
     "a": (1_000_000, 10_000, 10),
     "b": (10_000_000, 100_000, 10),
     "c": (100_000, 100, 1_000),
+    "c10": (100_000, 10_000, 10),
 }
-"""The issue's sizes: (lines, SKUs, batches per SKU)."""
+"""The issue's sizes (a, b, c), as (lines, SKUs, batches per SKU), and a control for (c): the
+same lines and batches with 10 batches per SKU, so the cost per line can be compared fairly."""
 
 IN_STOCK_SHARE = 0.30
 INBOUND_DAYS = 90
@@ -282,6 +293,51 @@ def measure_engine(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
     }
 
 
+def measure_steps(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
+    """Time the engine's steps one after another (no overlap), best of `repeat`, in this process.
+
+    This reaches into `bulk`'s private steps, in the order `allocate_frames` runs them: keep
+    the two in step when the engine changes.
+    """
+    from allocation.engine import bulk
+    from allocation.engine.frames import BATCH_COLUMNS, LINE_COLUMNS, conform
+
+    batches, lines = generate(size)
+    _first_call(policy, size.batches_per_sku, size.seed)
+    best: dict[str, tuple[float, float]] = {}
+
+    def in_order(rows: pl.DataFrame, codes: pl.Series, order: pl.Series) -> pl.DataFrame:
+        missing = rows["qty"] - rows["allocated_qty"]
+        return pl.DataFrame({"sku_code": codes, "remaining": missing})[order]
+
+    def step(name: str, work: Any, *args: Any) -> Any:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        answer = work(*args)
+        took = (time.perf_counter() - started, time.process_time() - cpu_started)
+        best[name] = min(best.get(name, took), took)
+        return answer
+
+    for _ in range(repeat):
+        gc.collect()
+        conformed = conform(batches, BATCH_COLUMNS)
+        rows = conform(lines, LINE_COLUMNS).rechunk()
+        order = step("demand order (packed key, sort, tie check)", bulk._demand_order, rows)
+        supply = step("supply (batches sorted by SKU, preference)", bulk._supply, conformed)
+        codes = step("SKU codes (hash lookup, string check)", bulk._sku_codes, rows["sku"], supply)
+        demand = step(
+            "gather codes and missing units into demand order", in_order, rows, codes, order
+        )
+        remaining = demand["remaining"].to_numpy()
+        line_sku = demand["sku_code"].to_numpy()
+        pieces, filled = step(
+            f"{policy.value} pass (Numba)", bulk._hand_out, policy, line_sku, remaining, supply
+        )
+        order_ids = step("order ids into demand order", rows["order_id"].gather, order)
+        step("name the allocations", bulk._name_allocations, pieces, order_ids, supply)
+        step("shortages", bulk._shortages, rows, order, remaining, filled)
+    return {name: list(took) for name, took in best.items()}
+
+
 def _domain_objects(
     batches: pl.DataFrame, lines: pl.DataFrame
 ) -> tuple[list[Batch], list[OrderLine]]:
@@ -343,6 +399,8 @@ def _run_child(task: dict[str, Any]) -> None:
         answer: dict[str, Any] = {"first_call_s": seconds, "compiled": compiled}
     elif task["kind"] == "engine":
         answer = measure_engine(size, policy, task["repeat"])
+    elif task["kind"] == "steps":
+        answer = measure_steps(size, policy, task["repeat"])
     else:
         answer = measure_reference(size, policy)
     print(json.dumps(answer))
@@ -414,6 +472,25 @@ def run(
         print(f"\nData generation (not counted): {', '.join(notes)}.\n")
 
 
+def run_steps(sizes: list[tuple[str, Size]], policies: list[Policy], repeat: int) -> None:
+    """Print, per size and policy, what each of the engine's steps costs on its own."""
+    for name, size in sizes:
+        for policy in policies:
+            task = {"kind": "steps", "size": asdict(size), "policy": policy.value}
+            steps = _child({**task, "repeat": repeat})
+            total = sum(wall for wall, _ in steps.values())
+            print(
+                f"### {name} {policy.value}: {size.lines:,} lines, {size.skus:,} SKUs, "
+                f"{size.batches_per_sku:,} batches per SKU; steps run one after another, "
+                f"best of {repeat}\n"
+            )
+            print("| step | wall s | CPU s | share of wall |")
+            print("|---|---|---|---|")
+            for step, (wall, cpu) in steps.items():
+                print(f"| {step} | {wall:.3f} | {cpu:.3f} | {wall / total:.0%} |")
+            print(f"| total (without overlap) | {total:.3f} | | |\n", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the benchmark (or, internally, one child measurement)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -432,8 +509,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--preset",
         nargs="*",
-        choices=sorted(PRESETS),
-        help="run the issue's sizes (all three when given without names)",
+        choices=list(PRESETS),
+        help="run these sizes (all of them when given without names)",
+    )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="instead, time each of the engine's steps on its own (reaches into its internals)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -442,12 +524,15 @@ def main(argv: list[str] | None = None) -> None:
         _run_child(json.loads(args.child))
         return
     if args.preset is not None:
-        names = args.preset or sorted(PRESETS)
+        names = args.preset or list(PRESETS)
         sizes = [(f"({n})", Size(*PRESETS[n], seed=args.seed)) for n in names]
     else:
         sizes = [("custom", Size(args.lines, args.skus, args.batches_per_sku, args.seed))]
     policies = [Policy.SPLIT, Policy.WHOLE] if args.policy == "both" else [Policy(args.policy)]
-    run(sizes, policies, args.reference_lines, args.repeat)
+    if args.steps:
+        run_steps(sizes, policies, args.repeat)
+    else:
+        run(sizes, policies, args.reference_lines, args.repeat)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,30 @@
 
 Generates synthetic inbox files in a temporary folder, then runs the real command line
 (`allocation run --json`, Prefect's temporary server included) as a subprocess against a fresh
-DuckDB file, and prints, as Markdown: wall time, the run process's peak RSS, the time of each
-stage, and a Polars-only baseline (read the same inputs, write outputs of the same sizes) with
-the ratio of the run to it. A second run on the same warehouse, with the same inbox (every file
-skipped as already ingested), measures the nightly re-plan with a full warehouse.
+DuckDB file, and prints a Markdown table: wall time, the time of each stage (read, validate,
+load, allocate, write, from the run's own `stage_seconds`), the run process's peak RSS, and a
+Polars-only baseline (read the same inputs, write outputs of the same sizes as the run's) with
+the ratio of the run to it. A second night on the same warehouse, with the same inbox (every
+file skipped as already ingested), measures the nightly re-plan with a full warehouse. Each
+night runs `--repeat` times on a fresh warehouse; figures are best / median.
 
     .venv/bin/python benchmarks/pipeline.py --preset 1m
     .venv/bin/python benchmarks/pipeline.py --lines 200000 --batches 20000 --files 4 --keep
+    .venv/bin/python benchmarks/pipeline.py --preset 1m --source /tmp/older  # another checkout
+
+Peak RSS is the run process's own high-water mark (VmHWM, sampled every 50 ms until it
+exits). `getrusage(RUSAGE_CHILDREN)` would report only the largest single child, and Prefect's
+temporary server is a process of its own; its peak is shown on its own row.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,7 +57,7 @@ ORDER_WINDOW_S = 2 * 24 * 3600
 VENV_BIN = Path(sys.executable).parent
 
 
-# --- synthetic inbox ----------------------------------------------------------------------------
+# --- synthetic inbox ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -159,10 +167,21 @@ def write_inbox(size: Size, inbox: Path) -> dict[str, list[Path]]:
     return written
 
 
-# --- running the command line -------------------------------------------------------------------
+# --- running the command line ---------------------------------------------------------------------
+
+# Runs the `allocation` command from another source tree (`--source`): the editable install's
+# import hook would otherwise find this checkout's package first, whatever the path says.
+_LAUNCHER = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+sys.path.insert(0, {source!r})
+from allocation.entrypoints.cli import app
+app()
+"""
 
 
 def _status_kib(pid: int, field: str) -> int | None:
+    """A memory figure of a process from /proc/<pid>/status, in KiB (None once it is gone)."""
     try:
         for row in Path(f"/proc/{pid}/status").read_text().splitlines():
             if row.startswith(field + ":"):
@@ -184,13 +203,12 @@ def _descendants(pid: int) -> list[int]:
 
 
 class PeakWatcher(threading.Thread):
-    """Samples each process's high-water RSS (VmHWM) in a tree until its root exits."""
+    """Samples the high-water RSS (VmHWM) of each process in a tree until told to stop."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.peaks: dict[int, int] = {}
-        self.names: dict[int, str] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -199,59 +217,72 @@ class PeakWatcher(threading.Thread):
                 hwm = _status_kib(pid, "VmHWM")
                 if hwm is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
-                    if pid not in self.names:
-                        try:
-                            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                            self.names[pid] = " ".join(c.decode() for c in cmd[:4])
-                        except OSError:
-                            self.names[pid] = "?"
             time.sleep(0.05)
 
 
-def run_allocation(
-    inbox: Path, outbox: Path, db: Path, run_date: date, env: dict[str, str]
-) -> dict[str, Any]:
-    """Run `allocation run --json` once; return its JSON, wall time and memory peaks."""
-    command = [
-        str(VENV_BIN / "allocation"),
-        "run",
-        "--json",
-        f"--inbox={inbox}",
-        f"--outbox={outbox}",
-        f"--db={db}",
-        f"--run-date={run_date}",
-    ]
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    watcher = PeakWatcher(child.pid)
-    watcher.start()
-    stdout, stderr = child.communicate()
-    wall = time.perf_counter() - started
-    watcher.done.set()
-    watcher.join()
-    if child.returncode != 0:
-        raise RuntimeError(f"allocation run failed ({child.returncode}):\n{stderr.decode()}")
-    text = stdout.decode()
-    result: dict[str, Any] = json.loads(text[text.index("{") :])
-    run_peak = watcher.peaks.get(child.pid, 0)
-    others = [kib for pid, kib in watcher.peaks.items() if pid != child.pid]
-    return {
-        "wall_s": wall,
-        "summary": result,
-        "stage_seconds": result.pop("stage_seconds"),
-        "run_peak_mib": run_peak / 1024,
-        "server_peak_mib": max(others, default=0) / 1024,
-        "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }
+@dataclass(frozen=True)
+class Runner:
+    """How to start `allocation run`: this checkout's command, or the package in `source`."""
+
+    env: dict[str, str]
+    source: Path | None = None
+    timeout: float | None = None
+
+    def command(self) -> list[str]:
+        if self.source is None:
+            return [str(VENV_BIN / "allocation")]
+        return [sys.executable, "-c", _LAUNCHER.format(source=str(self.source))]
+
+    def run(self, inbox: Path, outbox: Path, db: Path, run_date: date) -> dict[str, Any] | None:
+        """Run one night; its JSON summary, wall time and memory peaks (None if timed out)."""
+        command = [
+            *self.command(),
+            "run",
+            "--json",
+            f"--inbox={inbox}",
+            f"--outbox={outbox}",
+            f"--db={db}",
+            f"--run-date={run_date}",
+        ]
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env
+        )
+        watcher = PeakWatcher(child.pid)
+        watcher.start()
+        try:
+            stdout, stderr = child.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            for pid in reversed([child.pid, *_descendants(child.pid)]):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            child.communicate()
+            return None
+        finally:
+            wall = time.perf_counter() - started
+            watcher.done.set()
+            watcher.join()
+        if child.returncode != 0:
+            raise RuntimeError(f"allocation run failed ({child.returncode}):\n{stderr.decode()}")
+        text = stdout.decode()
+        summary: dict[str, Any] = json.loads(text[text.index("{") :])
+        others = [kib for pid, kib in watcher.peaks.items() if pid != child.pid]
+        return {
+            "wall_s": wall,
+            "summary": summary,
+            "stage_seconds": summary.pop("stage_seconds"),
+            "run_peak_mib": watcher.peaks.get(child.pid, 0) / 1024,
+            "server_peak_mib": max(others, default=0) / 1024,
+        }
 
 
 # --- the Polars-only baseline ---------------------------------------------------------------------
 
 
-def polars_baseline(inputs: dict[str, list[Path]], outbox: Path, scratch: Path) -> dict[str, float]:
-    """Seconds for Polars alone to read the inputs and to write outputs of the run's sizes."""
+def polars_baseline(inputs: list[Path], outbox: Path, scratch: Path) -> dict[str, float]:
+    """Seconds for Polars alone to read the inputs, and to write outputs of the run's sizes."""
     started = time.perf_counter()
-    frames = [pl.read_parquet(path) for paths in inputs.values() for path in paths]
+    frames = [pl.read_parquet(path) for path in inputs]
     read_s = time.perf_counter() - started
     del frames
     outputs = [pl.read_parquet(path) for path in sorted(outbox.rglob("*.parquet"))]
@@ -259,7 +290,7 @@ def polars_baseline(inputs: dict[str, list[Path]], outbox: Path, scratch: Path) 
     for number, frame in enumerate(outputs):
         frame.write_parquet(scratch / f"out-{number}.parquet", compression="zstd")
     write_s = time.perf_counter() - started
-    return {"read_s": read_s, "write_s": write_s, "rows_out": sum(f.height for f in outputs)}
+    return {"read_s": read_s, "write_s": write_s}
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -269,66 +300,81 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "validate": ("load.validate",),
     "load": ("open", "load.store"),
     "allocate": ("allocate",),
-    "write": ("commit", "publish", "close"),
+    "write": ("commit", "publish", "report", "close"),
 }
-"""The issue's stages, as sums of the run's own stage timings (`NightResult.seconds`)."""
+"""The issue's stages, as sums of the run's own stage timings (`NightResult.seconds`): read is
+listing and fetching the files and parsing them to text; validate, the contracts' checks and
+typing; load, opening the warehouse, the cross-file rules and the inserts; write, the DuckDB
+commit, the Parquet outputs, the HTML report and closing the file."""
 
 
 def grouped(seconds: dict[str, float]) -> dict[str, float]:
-    """The issue's five stages from the run's timings; without a load split, load is all of it."""
-    if not any(name.startswith("load.") for name in seconds):
+    """The issue's five stages (and `other`) from the stage timings a run reports."""
+    if not any(name.startswith("load.") for name in seconds):  # an older run: no load split
         seconds = {**seconds, "load.store": seconds.get("load", 0.0)}
-    return {group: sum(seconds.get(n, 0.0) for n in names) for group, names in GROUPS.items()}
+    known = {name for names in GROUPS.values() for name in names} | {"load"}
+    figures = {group: sum(seconds.get(n, 0.0) for n in names) for group, names in GROUPS.items()}
+    figures["other"] = sum(v for name, v in seconds.items() if name not in known)
+    return figures
 
 
-def _bm(values: list[float], digits: int = 2) -> str:
+def _bm(values: list[float], digits: int = 1) -> str:
+    if not values:
+        return "-"
     return f"{min(values):,.{digits}f} / {statistics.median(values):,.{digits}f}"
 
 
-def report(
-    size: Size, label: str, runs: list[dict[str, Any]], baselines: list[dict[str, float]]
-) -> None:
-    """Print one Markdown table for a set of repeated runs (best / median of each figure)."""
-    summary = runs[0]["summary"]
-    print(
-        f"\n### {label}: {size.lines:,} lines, {size.batches:,} batches, {size.skus:,} SKUs, "
-        f"{size.files} file(s) per input; {len(runs)} run(s), best / median\n"
-    )
-    print("| figure | value |")
-    print("| --- | ---: |")
-    print(
-        f"| wall, `allocation run` incl. Prefect start-up (s) | {_bm([r['wall_s'] for r in runs])} |"
-    )
-    groups = [grouped(r["stage_seconds"]) for r in runs]
-    for name in GROUPS:
-        print(f"| {name} (s) | {_bm([g[name] for g in groups])} |")
-    stages = [sum(g.values()) for g in groups]
-    print(f"| sum of stages (s) | {_bm(stages)} |")
-    overhead = [r["wall_s"] - s for r, s in zip(runs, stages, strict=True)]
-    print(f"| start-up (Python, Prefect, its server) = wall - stages (s) | {_bm(overhead)} |")
-    print(f"| peak RSS, run process (MiB) | {_bm([r['run_peak_mib'] for r in runs], 0)} |")
-    print(f"| peak RSS, Prefect server (MiB) | {_bm([r['server_peak_mib'] for r in runs], 0)} |")
-    if baselines:
-        base = [b["read_s"] + b["write_s"] for b in baselines]
-        print(f"| Polars alone: read the inputs (s) | {_bm([b['read_s'] for b in baselines])} |")
-        print(
-            f"| Polars alone: write the outputs, zstd (s) | {_bm([b['write_s'] for b in baselines])} |"
+def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, float]]) -> str:
+    """The figures of each night side by side, best / median, as a Markdown table."""
+    names = list(nights)
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, value: Any) -> None:
+        rows.append((label, [value(runs) if runs else "timed out" for runs in nights.values()]))
+
+    row("wall, incl. Prefect start-up (s)", lambda runs: _bm([r["wall_s"] for r in runs]))
+    for group in [*GROUPS, "other"]:
+        row(
+            f"{group} (s)",
+            lambda runs, g=group: _bm([grouped(r["stage_seconds"])[g] for r in runs]),
         )
-        print(
-            f"| wall / Polars alone (best / best) | {min(r['wall_s'] for r in runs) / min(base):.1f}x |"
-        )
-        print(f"| stages / Polars alone (best / best) | {min(stages) / min(base):.1f}x |")
-    raw = ", ".join(
-        f"{name} {_bm([r['stage_seconds'].get(name, 0.0) for r in runs])}"
-        for name in runs[0]["stage_seconds"]
+    stage_sums = {n: [sum(grouped(r["stage_seconds"]).values()) for r in nights[n]] for n in names}
+    row(
+        "sum of the stages (s)",
+        lambda runs: _bm([sum(grouped(r["stage_seconds"]).values()) for r in runs]),
     )
-    print(f"\nStage timings as the run reports them (s, best / median): {raw}.")
-    print(
-        f"Rows read {summary['rows_read']:,}, loaded {summary['rows_loaded']:,}, rejected "
-        f"{summary['rows_rejected']:,}; files skipped {summary['files_skipped']}; lines allocated "
-        f"in full {summary['lines_allocated_full']:,}, in part {summary['lines_allocated_part']:,}, "
-        f"not at all {summary['lines_unallocated']:,}; pick-list "
-        f"lines {summary['pick_list_lines']:,}."
+    row(
+        "start-up and shut-down: wall - stages (s)",
+        lambda runs: _bm([r["wall_s"] - sum(grouped(r["stage_seconds"]).values()) for r in runs]),
+    )
+    row("peak RSS, run process (MiB)", lambda runs: _bm([r["run_peak_mib"] for r in runs], 0))
+    row("peak RSS, Prefect server (MiB)", lambda runs: _bm([r["server_peak_mib"] for r in runs], 0))
+    lines = [
+        "| figure | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+        *(f"| {label} | " + " | ".join(values) + " |" for label, values in rows),
+    ]
+    first = nights[names[0]]
+    if baselines and first:
+        base = min(b["read_s"] + b["write_s"] for b in baselines)
+        blank = " |" * (len(names) - 1)
+        extra = {
+            "Polars alone: read the inputs (s)": _bm([b["read_s"] for b in baselines], 2),
+            "Polars alone: write the outputs, zstd (s)": _bm([b["write_s"] for b in baselines], 2),
+            "wall / Polars alone (best / best)": f"{min(r['wall_s'] for r in first) / base:.0f}x",
+            "stages / Polars alone (best / best)": f"{min(stage_sums[names[0]]) / base:.0f}x",
+        }
+        lines += [f"| {label} | {value} |{blank}" for label, value in extra.items()]
+    return "\n".join(lines)
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    return (
+        f"rows read {summary['rows_read']:,}, loaded {summary['rows_loaded']:,}, rejected "
+        f"{summary['rows_rejected']:,}; files skipped {summary['files_skipped']}; lines "
+        f"allocated in full {summary['lines_allocated_full']:,}, in part "
+        f"{summary['lines_allocated_part']:,}, not at all {summary['lines_unallocated']:,}; "
+        f"pick-list lines {summary['pick_list_lines']:,}"
     )
 
 
@@ -346,19 +392,21 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem_kib / 2**20:.0f} GiB RAM"
 
 
-# --- main -------------------------------------------------------------------------------------------
+# --- main -----------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named size (overrides sizes)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named size (sets the sizes)")
     parser.add_argument("--lines", type=int, default=PRESETS["small"][0])
     parser.add_argument("--batches", type=int, default=PRESETS["small"][1])
     parser.add_argument("--skus", type=int, default=PRESETS["small"][2])
     parser.add_argument("--files", type=int, default=1, help="split each input into N files")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each kind")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each night")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--source", type=Path, help="run the allocation package in this tree")
+    parser.add_argument("--timeout", type=float, help="give up a run after this many seconds")
     args = parser.parse_args()
     lines, batches, skus = (
         PRESETS[args.preset] if args.preset else (args.lines, args.batches, args.skus)
@@ -366,22 +414,26 @@ def main() -> None:
     size = Size(lines, batches, skus, args.files, args.seed)
 
     root = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
-    env = {**os.environ, "PREFECT_HOME": str(root / "prefect-home")}
+    runner = Runner(
+        env={**os.environ, "PREFECT_HOME": str(root / "prefect-home")},
+        source=args.source.resolve() if args.source else None,
+        timeout=args.timeout,
+    )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
+        print(f"Code: {args.source or 'this checkout'}\n")
         started = time.perf_counter()
         inputs = write_inbox(size, root / "inbox")
-        megabytes = sum(p.stat().st_size for paths in inputs.values() for p in paths) / 2**20
-        print(
-            f"Generated the inbox ({megabytes:,.0f} MiB of Parquet) in {time.perf_counter() - started:.1f} s"
-        )
+        files = [path for paths in inputs.values() for path in paths]
+        mib = sum(path.stat().st_size for path in files) / 2**20
+        took = time.perf_counter() - started
+        print(f"Inbox: {len(files)} Parquet files, {mib:,.0f} MiB, made in {took:.0f} s")
 
-        # A first run on an empty inbox sets up Prefect's home (database migrations) untimed.
+        # A first run on an empty inbox sets up Prefect's home (its database), untimed.
         (root / "empty").mkdir()
-        warm = run_allocation(
-            root / "empty", root / "warm-out", root / "warm.duckdb", RUN_DATE, env
-        )
-        print(f"Prefect warm-up run (empty inbox, new Prefect home): {warm['wall_s']:.1f} s wall")
+        warm = runner.run(root / "empty", root / "warm-out", root / "warm.duckdb", RUN_DATE)
+        assert warm is not None, "the warm-up run timed out"
+        print(f"Warm-up run (empty inbox, new Prefect home): {warm['wall_s']:.1f} s\n")
 
         first: list[dict[str, Any]] = []
         second: list[dict[str, Any]] = []
@@ -389,41 +441,50 @@ def main() -> None:
         for attempt in range(args.repeat):
             db = root / f"warehouse-{attempt}.duckdb"
             outbox = root / f"outbox-{attempt}"
-            first.append(run_allocation(root / "inbox", outbox, db, RUN_DATE, env))
-            second.append(
-                run_allocation(
-                    root / "inbox",
-                    root / f"outbox-{attempt}-next",
-                    db,
-                    RUN_DATE + timedelta(days=1),
-                    env,
-                )
-            )
+            night = runner.run(root / "inbox", outbox, db, RUN_DATE)
+            if night is None:
+                print(f"attempt {attempt + 1}: first night timed out", file=sys.stderr)
+                break
+            first.append(night)
             scratch = root / "scratch"
             scratch.mkdir(exist_ok=True)
-            baselines.append(polars_baseline(inputs, outbox, scratch))
+            baselines.append(polars_baseline(files, outbox, scratch))
             shutil.rmtree(scratch)
-            if not args.keep and attempt < args.repeat - 1:
-                db.unlink()
+            night = runner.run(
+                root / "inbox", root / f"{outbox.name}-next", db, RUN_DATE + timedelta(days=1)
+            )
+            if night is not None:
+                second.append(night)
             print(
-                f"attempt {attempt + 1}: first run {first[-1]['wall_s']:.1f} s, "
-                f"second run {second[-1]['wall_s']:.1f} s",
+                f"attempt {attempt + 1}: first night {first[-1]['wall_s']:.1f} s, second night "
+                + (f"{night['wall_s']:.1f} s" if night else "timed out"),
                 file=sys.stderr,
                 flush=True,
             )
-        report(size, "First night (every file new)", first, baselines)
-        report(
-            size,
-            "Second night (same inbox, every file skipped; re-plan on a full warehouse)",
-            second,
-            [],
-        )
+            if not args.keep:
+                db.unlink(missing_ok=True)
+            if night is None:
+                break
         print(
-            f"\nLargest single child process (RUSAGE_CHILDREN ru_maxrss): {first[-1]['children_maxrss_mib']:,.0f} MiB"
+            f"{size.lines:,} order lines, {size.batches:,} batches, {size.skus:,} SKUs, "
+            f"{size.files} file(s) per input, seed {size.seed}; best / median of "
+            f"{len(first)} run(s)\n"
         )
+        print(table({"first night": first, "second night (re-plan)": second}, baselines))
+        if first:
+            print(f"\nFirst night: {_counts(first[0]['summary'])}.")
+        if second:
+            print(f"Second night: {_counts(second[0]['summary'])}.")
+        for label, runs in (("first", first), ("second", second)):
+            if runs:
+                raw = ", ".join(
+                    f"{name} {_bm([r['stage_seconds'].get(name, 0.0) for r in runs], 2)}"
+                    for name in runs[0]["stage_seconds"]
+                )
+                print(f"Stage seconds as the {label} night reports them: {raw}.")
     finally:
         if args.keep:
-            print(f"Kept {root}")
+            print(f"\nKept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
 

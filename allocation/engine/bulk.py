@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from allocation.domain.policy import Policy
-from allocation.engine.first_fit import Int64Array, first_fit, split_fill
+from allocation.engine.first_fit import Int64Array, first_fit, positions_of, split_fill
 from allocation.engine.frames import (
     ALLOCATION_SCHEMA,
     BATCH_COLUMNS,
@@ -53,30 +53,47 @@ def allocate_frames(
     Inputs follow `BATCH_COLUMNS` and `LINE_COLUMNS`; line keys must be unique. The result
     equals `allocation.domain.allocate_lines` on the same data, row for row.
     """
+    batches = conform(batches, BATCH_COLUMNS)
     lines = conform(lines, LINE_COLUMNS).rechunk()  # gathers from one chunk are much cheaper
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Sorting the lines does not need the supply side, so on two cores the two overlap
-        # (Polars releases the GIL while it works).
-        sorting = pool.submit(_demand_order, lines)
-        supply = _supply(conform(batches, BATCH_COLUMNS))
+    # A helper thread takes the work that does not wait on this thread's, so on two cores the
+    # two overlap: Polars and the compiled passes let go of the GIL while they work.
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        # Supply and demand: the helper sorts the lines while this thread readies the batches.
+        sorting = helper.submit(_demand_order, lines)
+        supply = _supply(batches)
         line_codes = _sku_codes(lines["sku"], supply)
         order = sorting.result()
-    line_sku = line_codes.gather(order).to_numpy()
-    remaining = (lines["qty"] - lines["allocated_qty"]).gather(order).to_numpy()
+        # The pass; meanwhile the helper puts the order ids in demand order, for naming.
+        naming = helper.submit(lines["order_id"].gather, order)
+        demand = pl.DataFrame(
+            {"sku_code": line_codes, "remaining": lines["qty"] - lines["allocated_qty"]}
+        )[order]
+        remaining = demand["remaining"].to_numpy()
+        pieces, filled = _hand_out(policy, demand["sku_code"].to_numpy(), remaining, supply)
+        # The results: the helper collects the shortages while this thread names the pieces.
+        shortages = helper.submit(_shortages, lines, order, remaining, filled)
+        allocations = _name_allocations(pieces, naming.result(), supply)
+        return EngineResult(allocations, shortages.result())
+
+
+def _hand_out(
+    policy: Policy, line_sku: Int64Array, remaining: Int64Array, supply: pl.DataFrame
+) -> tuple[tuple[Int64Array, Int64Array, Int64Array], Int64Array]:
+    """Run the policy's pass over the lines (in demand order): its pieces and each line's fill.
+
+    A piece is (line's place in demand order, batch index, units), in the reference's order.
+    """
     batch_sku = supply["sku_code"].to_numpy()
     available = supply["available"].to_numpy()
     if policy is Policy.SPLIT:
         piece_line, piece_batch, piece_qty, filled = split_fill(
             line_sku, remaining, batch_sku, available
         )
-    else:
-        chosen = first_fit(line_sku, remaining, batch_sku, available)
-        piece_line = np.flatnonzero(chosen >= 0)
-        piece_batch = chosen[piece_line]
-        piece_qty = remaining[piece_line]
-        filled = np.where(chosen >= 0, remaining, 0)
-    allocations = _name_allocations(piece_line, piece_batch, piece_qty, order, lines, supply)
-    return EngineResult(allocations, _shortages(lines, order, remaining, filled))
+        return (piece_line, piece_batch, piece_qty), filled
+    chosen = first_fit(line_sku, remaining, batch_sku, available)
+    piece_line = np.flatnonzero(chosen >= 0)
+    filled = np.where(chosen >= 0, remaining, 0)
+    return (piece_line, chosen[piece_line], remaining[piece_line]), filled
 
 
 def _supply(batches: pl.DataFrame) -> pl.DataFrame:
@@ -94,7 +111,7 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
         .sort(["sku", "eta", "reference"], nulls_last=False)
         .with_columns(sku_code=pl.col("sku").rle_id().cast(pl.Int64))
         .collect()
-        .rechunk()  # the sort leaves chunks; gathering from one chunk is several times faster
+        .rechunk()  # the sort leaves chunks; gathers from one chunk are much cheaper
     )
 
 
@@ -162,18 +179,16 @@ def _sku_codes(line_skus: pl.Series, supply: pl.DataFrame) -> pl.Series:
     """Each line's SKU code in `supply`, or -1 if no batch of its SKU has stock.
 
     Matching 64-bit hashes is several times cheaper than joining on the strings; every match
-    is then confirmed on the strings themselves, and should two SKUs ever share a hash, the
-    engine joins on the strings instead. A SKU's hash matching no hash in `skus` proves it is
-    not there, so the result is exact either way.
+    is then confirmed on the strings themselves, and should two SKUs with stock ever share a
+    hash, the engine joins on the strings instead. A line whose SKU's hash matches no SKU with
+    stock cannot have one, so the result is exact either way.
     """
     skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]  # in code order
     if skus.is_empty():
         return pl.repeat(-1, len(line_skus), dtype=pl.Int64, eager=True)
     hashes = skus.hash()
     if hashes.n_unique() == len(hashes):
-        codes = line_skus.hash().replace_strict(
-            hashes, pl.int_range(len(hashes), eager=True), default=-1, return_dtype=pl.Int64
-        )
+        codes = pl.Series(positions_of(line_skus.hash().to_numpy(), hashes.to_numpy()))
         same = (skus.gather(codes.clip(lower_bound=0)) == line_skus).fill_null(False)
         if (same | (codes < 0)).all():
             return codes
@@ -187,17 +202,13 @@ def _sku_codes(line_skus: pl.Series, supply: pl.DataFrame) -> pl.Series:
 
 
 def _name_allocations(
-    piece_line: Int64Array,
-    piece_batch: Int64Array,
-    piece_qty: Int64Array,
-    order: pl.Series,
-    lines: pl.DataFrame,
-    supply: pl.DataFrame,
+    pieces: tuple[Int64Array, Int64Array, Int64Array], order_ids: pl.Series, supply: pl.DataFrame
 ) -> pl.DataFrame:
-    """Turn pieces (line's place in demand order, batch index, units) into allocation rows."""
+    """Turn pieces into allocation rows, given the lines' order ids in demand order."""
+    piece_line, piece_batch, piece_qty = pieces
     return pl.DataFrame(
         {
-            "order_id": lines["order_id"].gather(order.gather(piece_line)),
+            "order_id": order_ids.gather(piece_line),
             # The batch's SKU is the line's: gathering from the few batches beats the many lines.
             "sku": supply["sku"].gather(piece_batch),
             "batch_ref": supply["reference"].gather(piece_batch),

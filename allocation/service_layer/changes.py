@@ -66,11 +66,27 @@ def apply_cancellations(
 
 def withdraw_over_frozen(warehouse: Warehouse, run: RunContext) -> int:
     """Withdraw picks from batches whose quantity fell below what is frozen; return units."""
-    batches = warehouse.query("SELECT reference, purchased_quantity FROM batches")
+    # `withdrawals_to_fit` decides, batch by batch; only the batches it would touch, their
+    # picks and those picks' lines are read, not every line ever received.
+    over_frozen = """
+        SELECT a.batch_ref FROM allocations a JOIN batches b ON b.reference = a.batch_ref
+        WHERE a.status = 'picked'
+        GROUP BY a.batch_ref, b.purchased_quantity HAVING sum(a.qty) > b.purchased_quantity
+    """
     picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
+        "SELECT order_id, sku, batch_ref, qty FROM allocations "
+        f"WHERE status = 'picked' AND batch_ref IN ({over_frozen})"
     )
-    lines = warehouse.query("SELECT order_id, sku, priority, ordered_at, arrival FROM order_lines")
+    if not picked.height:
+        return 0
+    batches = warehouse.query(
+        f"SELECT reference, purchased_quantity FROM batches WHERE reference IN ({over_frozen})"
+    )
+    lines = warehouse.query(
+        "SELECT order_id, sku, priority, ordered_at, arrival FROM order_lines "
+        "WHERE (order_id, sku) IN (SELECT (order_id, sku) FROM allocations "
+        f"WHERE status = 'picked' AND batch_ref IN ({over_frozen}))"
+    )
     taken = withdrawals_to_fit(batches, picked, lines)
     withdraw(warehouse, run, taken, "batch quantity fell below quantity on pick lists")
     return int(taken["qty"].sum())

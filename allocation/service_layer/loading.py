@@ -7,6 +7,7 @@ conflict). Everything a file's own rows can tell is checked by its contract when
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -44,6 +45,9 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
     duplicate_lines: int = 0
     cancelled_lines: int = 0
+    seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    """Time spent reading files into text (`read`), checking their rows (`validate`), and
+    applying the cross-file rules and writing to the warehouse (`store`)."""
 
     @property
     def rows_read(self) -> int:
@@ -67,6 +71,7 @@ class LoadReport:
 
 def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile]) -> LoadReport:
     """Parse the files not seen before, apply the cross-file rules, and load the good rows."""
+    started = time.perf_counter()
     report = LoadReport()
     seen = set(
         warehouse.query("SELECT content_hash FROM ingested_files WHERE status <> 'skipped'")[
@@ -82,6 +87,8 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         result = parse_inbox_file(item.file.kind, item.file.key, item.data)
         report.warnings.extend(f"{item.file.key}: {w}" for w in result.warnings)
         parsed.append((item, result))
+    for step in ("read", "validate"):
+        report.seconds[step] = sum(p.seconds.get(step, 0.0) for _, p in parsed)
 
     fault_point("after-validate")
     rejects = [p.rejects.select(REJECT_COLUMNS) for _, p in parsed]
@@ -127,6 +134,8 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         if report.files
         else pl.DataFrame(),
     )
+    parsing = report.seconds["read"] + report.seconds["validate"]
+    report.seconds["store"] = time.perf_counter() - started - parsing
     return report
 
 
@@ -167,17 +176,19 @@ def _batches_to_load(
     """Keep the first row of each reference in the run and refuse SKU changes."""
     if rows is None:
         return pl.DataFrame(), REJECT_SCHEMA.to_frame()
-    rows = rows.with_row_index("_order")
-    first = pl.col("_order") == pl.col("_order").min().over("reference")
+    # Rows are in run order, so the first row of a reference is its first distinct occurrence.
+    rows = rows.with_columns(_first=pl.col("reference").is_first_distinct())
     first_seen = pl.format(
         "batch reference {} appears more than once in this run (first in {} row {}); "
         "send one row per batch",
         pl.col("reference"),
-        pl.col("file").first().over("reference", order_by="_order"),
-        pl.col("row_number").first().over("reference", order_by="_order"),
+        pl.col("file").first().over("reference"),
+        pl.col("row_number").first().over("reference"),
     )
-    duplicates = rows.with_columns(reason=first_seen).filter(~first)
-    rows = rows.filter(first)
+    # The windows cost a group-by over every row: only worth it when a reference repeats.
+    repeats = rows.clear() if rows["_first"].all() else rows
+    duplicates = repeats.with_columns(reason=first_seen).filter(~pl.col("_first"))
+    rows = rows.filter("_first").drop("_first")
     existing = warehouse.query("SELECT reference, sku AS existing_sku FROM batches")
     rows = rows.join(existing, on="reference", how="left", maintain_order="left")
     sku_change = pl.col("existing_sku").is_not_null() & (pl.col("existing_sku") != pl.col("sku"))
@@ -217,13 +228,13 @@ def lines_to_load(
     existing = warehouse.query("SELECT order_id, sku, qty AS known_qty FROM order_lines")
     rows = rows.join(existing, on=["order_id", "sku"], how="left", maintain_order="left")
     # Within the run, the first row of a key is the line; later rows are judged against it.
-    rows = rows.with_columns(
-        known_qty=pl.coalesce(
-            "known_qty", pl.col("qty").first().over(["order_id", "sku"], order_by="_order")
-        ),
-        is_first=(pl.col("_order") == pl.col("_order").min().over(["order_id", "sku"]))
-        & pl.col("known_qty").is_null(),
-    )
+    # (Rows are in `_order`, so the first of a key is its first distinct occurrence.)
+    rows = rows.with_columns(first_in_run=pl.struct("order_id", "sku").is_first_distinct())
+    rows = rows.with_columns(is_first=pl.col("first_in_run") & pl.col("known_qty").is_null())
+    if not rows["first_in_run"].all():  # a key sent twice: its later rows take the first's qty
+        rows = rows.with_columns(
+            known_qty=pl.coalesce("known_qty", pl.col("qty").first().over(["order_id", "sku"]))
+        )
     conflict = ~pl.col("is_first") & (pl.col("qty") != pl.col("known_qty"))
     duplicate = ~pl.col("is_first") & (pl.col("qty") == pl.col("known_qty"))
     rejects = _reject(
@@ -239,7 +250,7 @@ def lines_to_load(
         ),
     )
     duplicates = rows.filter(duplicate).height
-    new = rows.filter(pl.col("is_first")).drop("known_qty", "is_first")
+    new = rows.filter(pl.col("is_first")).drop("known_qty", "is_first", "first_in_run")
     return new, rejects, duplicates
 
 

@@ -87,7 +87,8 @@ class NightResult:
     report: str
     """Where the run's HTML report is (a file:// or s3:// URL)."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per stage (open, discover, fetch, load, allocate, commit, publish)."""
+    """Wall time per stage (open, discover, fetch, load, allocate, commit, publish, report,
+    close), and of the load stage's steps (`load.read`, `load.validate`, `load.store`)."""
 
 
 @contextmanager
@@ -131,6 +132,7 @@ def run_night(
             fault_point("after-read")
             with _timed(seconds, "load"):
                 load = stages.load(warehouse, run, fetched)
+            seconds.update({f"load.{step}": round(t, 3) for step, t in load.seconds.items()})
             load.warnings[:0] = discovery.warnings
             progress.info(
                 "validated %s rows: %s loaded, %s rejected; %d files skipped as already loaded",
