@@ -19,8 +19,6 @@ from allocation.service_layer.changes import apply_cancellations
 from allocation.service_layer.inbox import FetchedFile
 from allocation.service_layer.runs import RunContext
 
-REJECT_COLUMNS = ("file", "row_number", "column", "check", "value", "reason")
-
 
 @dataclass
 class FileAccount:
@@ -91,7 +89,7 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         report.seconds[step] = sum(p.seconds.get(step, 0.0) for _, p in parsed)
 
     fault_point("after-validate")
-    rejects = [p.rejects.select(REJECT_COLUMNS) for _, p in parsed]
+    rejects = [p.rejects.select(REJECT_SCHEMA.names()) for _, p in parsed]
     batch_rows = _stack([p for _, p in parsed if p.kind == "batches"])
     line_rows = _stack([p for _, p in parsed if p.kind == "order_lines"])
 

@@ -36,7 +36,7 @@ from allocation.domain import (
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import NightPlan
 from allocation.service_layer import publishing, runs
-from allocation.service_layer.allocating import record_plan
+from allocation.service_layer.allocating import KEY, record_plan
 from allocation.service_layer.changes import withdraw
 from allocation.service_layer.loading import insert_lines, lines_to_load
 from allocation.service_layer.runs import RunContext, RunSummary
@@ -47,7 +47,6 @@ OPERATOR: Final = "operator"
 PICKED: Final = "picked"
 RESERVED: Final = "reserved"
 HELD_SCHEMA: Final = pl.Schema({**ALLOCATION_SCHEMA, "status": pl.String()})
-KEY: Final = ["order_id", "sku", "batch_ref"]
 NOTHING_ALLOCATED: Final = {"units_allocated": 0}
 """The figures of an operation that allocates nothing (`finish_run` records at least one)."""
 
