@@ -56,6 +56,14 @@ CHECKS: Final[dict[str, str]] = {
         FULL JOIN picked k USING (order_id, sku, batch_ref)
         WHERE coalesce(p.qty, 0) - coalesce(w.qty, 0) <> coalesce(k.qty, 0)
     """,
+    "order line stored more than once": """
+        SELECT order_id, sku, count(*) AS times FROM order_lines
+        GROUP BY ALL HAVING count(*) > 1
+    """,
+    "allocation stored more than once": """
+        SELECT order_id, sku, batch_ref, status, count(*) AS times FROM allocations
+        GROUP BY ALL HAVING count(*) > 1
+    """,
     "pick-list line published more than once": """
         SELECT pick_list_id, line_no, count(*) AS times FROM pick_list_lines
         GROUP BY ALL HAVING count(*) > 1

@@ -171,10 +171,12 @@ def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
     with duckdb.connect(str(cli.db)) as connection:  # break two rules behind the CLI's back
         connection.execute("UPDATE batches SET purchased_quantity = 1")
         connection.execute("UPDATE allocations SET sku = 'LAMP'")
+        connection.execute("INSERT INTO order_lines SELECT * FROM order_lines")  # no key holds it
     result = cli("check")
     assert_fails(result, Exit.CONFLICT, "invariant violation(s) found")
     assert "batch allocated beyond its purchased quantity" in result.stdout
     assert "allocation to a batch of another sku" in result.stdout
+    assert "order line stored more than once: order_id=o1, sku=CHAIR, times=2" in result.stdout
 
 
 def test_a_busy_warehouse_exits_5_naming_who_holds_it_and_saying_to_retry(cli: Cli) -> None:

@@ -90,3 +90,36 @@ def test_a_file_from_a_newer_release_is_refused_with_a_clear_reason(tmp_path: Pa
         con.execute("INSERT INTO schema_version VALUES (?)", [schema.SCHEMA_VERSION + 1])
     with pytest.raises(schema.SchemaTooNew, match="newer than this release"):
         DuckDBWarehouse(db).__enter__()
+
+
+def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows_and_dropping_the_slow_keys(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:  # a file as release 1 left it, with a line allocated
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute(schema.MIGRATIONS[0])
+        con.execute("INSERT INTO schema_version VALUES (1)")
+        con.execute(
+            "INSERT INTO order_lines VALUES ('o1', 'CHAIR', 3, 0, NULL, 1, 'open', 'r1', 'f', 2)"
+        )
+        con.execute("INSERT INTO allocations VALUES ('o1', 'CHAIR', 'b1', 3, 'picked', 'r1')")
+        con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")
+    with DuckDBWarehouse(db) as warehouse:
+        warehouse.commit()
+        version = warehouse.query("SELECT max(version) AS v FROM schema_version")["v"][0]
+        lines = warehouse.query("SELECT order_id, qty, status, row_number FROM order_lines").rows()
+        picked = warehouse.query("SELECT batch_ref, qty, status FROM allocations").rows()
+        picks = warehouse.query("SELECT pick_list_id, line_no FROM pick_list_lines").rows()
+        keyed = warehouse.query(
+            "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+        )["table_name"].to_list()
+        with pytest.raises(duckdb.ConstraintException, match="qty > 0"):  # checks stay
+            warehouse.execute(
+                "INSERT INTO order_lines VALUES ('o2', 'X', 0, 0, NULL, 2, 'open', 'r2', 'f', 2)"
+            )
+    assert version == 2
+    assert lines == [("o1", 3, "open", 2)]
+    assert picked == [("b1", 3, "picked")]
+    assert picks == [("PL-r1", 1)]
+    assert sorted(keyed) == ["batches", "runs"]
