@@ -1,6 +1,7 @@
 """The bulk engine: the domain's policy over whole tables, agreeing with it row for row."""
 
 from allocation.engine.bulk import allocate_frames
+from allocation.engine.first_fit import warm_up
 from allocation.engine.frames import (
     ALLOCATION_SCHEMA,
     BATCH_COLUMNS,
@@ -16,4 +17,5 @@ __all__ = [
     "SHORTAGE_SCHEMA",
     "EngineResult",
     "allocate_frames",
+    "warm_up",
 ]

@@ -72,6 +72,18 @@ def positions_of(hashes: UInt64Array, distinct: UInt64Array) -> Int64Array:
     )
 
 
+def warm_up() -> None:
+    """Load the compiled kernels now (from Numba's disk cache, or compile them).
+
+    A process's first call of each kernel pays it: about 0.5-1.3 s on this 2-core machine.
+    `allocation run` calls this while Prefect's server boots, so the night does not pay it.
+    """
+    one = np.ones(1, dtype=np.int64)
+    positions_of(one.astype(np.uint64), one.astype(np.uint64))
+    split_fill(one - 1, one, one - 1, one)
+    first_fit(one - 1, one, one - 1, one)
+
+
 def _sku_starts(line_sku: Int64Array, batch_sku: Int64Array) -> Int64Array:
     """Where each SKU code's batches start; code k's batches are starts[k] to starts[k + 1]."""
     n_codes = 1 + max(

@@ -37,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from allocation import engine
 from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.schema import SchemaTooNew
 from allocation.adapters.storage import (
@@ -49,6 +50,7 @@ from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.domain.model import AllocationError, OutOfStock, UnknownSku
 from allocation.domain.policy import Policy
+from allocation.entrypoints import prefect_server
 from allocation.service_layer import operations
 from allocation.service_layer.invariants import check_invariants
 from allocation.service_layer.operations import Conflict, Held, InvalidInput, NotFound
@@ -101,12 +103,16 @@ class Exit(IntEnum):
     """Another process holds the warehouse file: retry when it has finished."""
     STORAGE = 6
     """The inbox or outbox could not be read or written."""
+    PREFECT = 7
+    """Prefect's temporary server did not start (or set PREFECT_API_URL to a running one)."""
 
 
 def exit_status(error: BaseException) -> Exit | None:
     """The documented status for an expected failure, or None for a bug."""
     if isinstance(error, WarehouseBusy):
         return Exit.BUSY
+    if isinstance(error, prefect_server.PrefectUnavailable):
+        return Exit.PREFECT
     if isinstance(error, NotFound | StorageNotFound | UnknownSku):
         return Exit.NOT_FOUND
     if isinstance(error, StorageAccessDenied | StorageError):
@@ -188,16 +194,19 @@ def run(
         # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
         DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
         quiet_prefect()
+        server = prefect_server.start_unless_configured()  # boots while the flow imports
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
-        result = nightly(
-            inbox_url=settings.inbox,
-            outbox_url=settings.outbox,
-            db=settings.db,
-            policy=settings.policy,
-            run_date=settings.run_date,
-            busy_timeout=settings.busy_timeout,
-        )
+        engine.warm_up()  # still waiting for the server: load the compiled kernels meanwhile
+        with prefect_server.prefect_api(server):
+            result = nightly(
+                inbox_url=settings.inbox,
+                outbox_url=settings.outbox,
+                db=settings.db,
+                policy=settings.policy,
+                run_date=settings.run_date,
+                busy_timeout=settings.busy_timeout,
+            )
         if as_json:
             print_json(
                 {**asdict(result.summary), "stage_seconds": result.seconds, "report": result.report}

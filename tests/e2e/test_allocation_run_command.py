@@ -1,0 +1,92 @@
+"""`allocation run` as the scheduler runs it: a process of its own, no Prefect server set up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+from scenario import RUN_DATE, SUMMARY, write_inbox
+
+from allocation.adapters.storage import open_storage
+
+
+def allocation_run(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allocation.entrypoints.cli",
+            "run",
+            "--inbox",
+            str(root / "inbox"),
+            "--outbox",
+            str(root / "outbox"),
+            "--db",
+            str(root / "w.duckdb"),
+            "--run-date",
+            RUN_DATE.isoformat(),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**environment, "PREFECT_HOME": str(root / "prefect-home"), **env},
+    )
+
+
+def prefect_servers_of(prefect_home: Path) -> list[int]:
+    """Processes still serving Prefect's API for this Prefect home."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            environment = (proc / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"prefect.server.api.server" in command and (
+            f"PREFECT_HOME={prefect_home}".encode() in environment.split(b"\0")
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_run_starts_its_own_prefect_server_allocates_and_leaves_no_server_behind(
+    tmp_path: Path,
+) -> None:
+    write_inbox(open_storage(str(tmp_path / "inbox")))
+
+    done = allocation_run(tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {k: v for k, v in summary.items() if k in SUMMARY} == SUMMARY
+    assert (tmp_path / "outbox" / summary["report"].rsplit("outbox/", 1)[1]).exists()
+    assert prefect_servers_of(tmp_path / "prefect-home") == []
+
+
+def test_a_prefect_server_that_does_not_start_in_time_is_one_line_and_status_7(
+    tmp_path: Path,
+) -> None:
+    write_inbox(open_storage(str(tmp_path / "inbox")))
+
+    done = allocation_run(tmp_path, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
+
+    assert done.returncode == 7, done.stderr
+    assert done.stderr.startswith("error: Prefect's temporary server did not answer within 1 s")
+    assert "set PREFECT_API_URL" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert prefect_servers_of(tmp_path / "prefect-home") == []
+    assert runs_recorded(tmp_path / "w.duckdb") == 0
+
+
+def runs_recorded(db: Path) -> int:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        if not connection.sql("SELECT 1 FROM duckdb_tables() WHERE table_name = 'runs'").fetchall():
+            return 0
+        row = connection.execute("SELECT count(*) FROM runs").fetchone()
+        return int(row[0]) if row else 0
