@@ -194,14 +194,23 @@ def _figures(run: dict[str, Any]) -> str:
 
 
 def _short_skus(warehouse: Warehouse, run_id: str) -> str:
+    # The top SKUs are found first and only their batches summed, as `sku_summary` sums
+    # them: joining the view summed every SKU's batches, allocations and lines (8 s at 10M).
     short = warehouse.query(
         """
-        SELECT s.sku, CAST(sum(s.short_qty) AS BIGINT) AS short, count(*) AS lines,
-               any_value(k.in_stock) AS in_stock, any_value(k.inbound) AS inbound,
-               any_value(k.next_eta) AS next_eta
-        FROM run_shortages s LEFT JOIN sku_summary k USING (sku)
-        WHERE s.run_id = ?
-        GROUP BY s.sku ORDER BY short DESC, s.sku LIMIT ?
+        WITH top AS (
+            SELECT sku, CAST(sum(short_qty) AS BIGINT) AS short, count(*) AS lines
+            FROM run_shortages WHERE run_id = ?
+            GROUP BY sku ORDER BY short DESC, sku LIMIT ?
+        )
+        SELECT t.sku, t.short, t.lines,
+               CAST(coalesce(sum(b.purchased_quantity) FILTER (WHERE b.eta IS NULL), 0)
+                    AS BIGINT) AS in_stock,
+               CAST(coalesce(sum(b.purchased_quantity) FILTER (WHERE b.eta IS NOT NULL), 0)
+                    AS BIGINT) AS inbound,
+               min(b.eta) AS next_eta
+        FROM top t LEFT JOIN batches b ON b.sku = t.sku AND b.sku IN (SELECT sku FROM top)
+        GROUP BY t.sku, t.short, t.lines ORDER BY t.short DESC, t.sku
         """,
         [run_id, TOP_SHORT_SKUS],
     )

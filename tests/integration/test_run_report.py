@@ -180,6 +180,20 @@ def test_the_short_sku_bars_are_the_runs_shortages_by_sku(
     assert bars == list(shortages.iter_rows()) == [("CHAIR", 7)]
 
 
+def test_the_short_sku_table_shows_stock_as_sku_summary_does(
+    nights: tuple[DuckDBWarehouse, list[RunSummary]], page: str
+) -> None:
+    warehouse, _ = nights
+    summary = warehouse.query(
+        "SELECT in_stock, inbound, next_eta FROM sku_summary WHERE sku = 'CHAIR'"
+    ).row(0)
+    table = re.search(r'<table id="short-skus">.*?</table>', page, re.S)
+    assert table is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table.group(0))
+    in_stock, inbound, next_eta = summary
+    assert cells == ["CHAIR", "7", "2", str(in_stock), str(inbound), next_eta.isoformat()]
+
+
 def test_the_stock_bars_are_stock_in_hand_then_inbound_by_week_of_eta(page: str) -> None:
     stacks = [
         (s["data-week"], int(s["data-promised"]), int(s["data-free"]))
