@@ -66,8 +66,11 @@ class Warehouse(abc.ABC):
         """Read a frame with SQL (reads only; writes go through the methods below)."""
 
     @abc.abstractmethod
-    def append(self, table: str, rows: pl.DataFrame) -> None:
-        """Append rows to a table that grows by rows (history, inputs), matching columns by name."""
+    def append(self, table: str, rows: pl.DataFrame, **same_for_every_row: object) -> None:
+        """Append rows to a table that grows by rows (history, inputs), matching columns by name.
+
+        `same_for_every_row` gives columns whose value is one for all rows (a run id, an event).
+        """
 
     @abc.abstractmethod
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
@@ -154,13 +157,22 @@ class DuckDBWarehouse(Warehouse):
         """Run one statement inside the transaction."""
         self._run(sql, parameters or [])
 
-    def append(self, table: str, rows: pl.DataFrame) -> None:
-        """Append rows by column name."""
+    def append(self, table: str, rows: pl.DataFrame, **same_for_every_row: object) -> None:
+        """Append rows by column name.
+
+        The columns the same for every row are added in SQL: as frame columns, a run id or a
+        reason would be written out once per row on the way to DuckDB (about half a gigabyte
+        for the ten million rows of a large first night's ledger).
+        """
         if table not in APPENDABLE_TABLES:
             raise ValueError(f"{table} is not a table rows are appended to")
         if rows.height:
             self._register("_rows", rows)
-            self._run(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+            constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
+            self._run(
+                f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _rows",
+                same_for_every_row or None,
+            )
             self.connection.unregister("_rows")
 
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:

@@ -66,7 +66,7 @@ def record_plan(
     reserved_before: pl.DataFrame,
 ) -> None:
     """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
-    run_id = pl.lit(run.run_id)
+    run_id = pl.lit(run.run_id)  # (allocations carry the run that last set each one)
     warehouse.replace_allocations(
         "picked",
         pl.concat([picked, plan.picks])
@@ -75,33 +75,41 @@ def record_plan(
         .with_columns(run_id=run_id),
     )
     warehouse.replace_allocations("reserved", plan.reservations.with_columns(run_id=run_id))
-    warehouse.append("run_allocations", plan.allocations.with_columns(run_id=run_id))
+    warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     warehouse.append(
-        "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}").with_columns(run_id=run_id)
+        "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}"), run_id=run.run_id
     )
-    warehouse.append("run_shortages", plan.shortages.with_columns(run_id=run_id))
-    warehouse.append("ledger", _ledger(run, plan, reserved_before))
+    warehouse.append("run_shortages", plan.shortages, run_id=run.run_id)
+    _record_ledger(warehouse, run, plan, reserved_before)
 
 
-def _ledger(run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame) -> pl.DataFrame:
+def _record_ledger(
+    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame
+) -> None:
     """Ledger rows: each pick, and each reservation made, grown, shrunk or released."""
-    picks = plan.picks.with_columns(
-        event=pl.lit("pick"), reason=pl.lit("allocated from in-stock batch; on the pick list")
+    stamp = {"run_id": run.run_id, "recorded_at": run.started_at}
+    warehouse.append(
+        "ledger",
+        plan.picks,
+        event="pick",
+        reason="allocated from in-stock batch; on the pick list",
+        **stamp,
     )
-    change = (
-        plan.reservations.join(reserved_before, on=KEY, how="full", coalesce=True, suffix="_before")
-        .with_columns(pl.col("qty", "qty_before").fill_null(0))
-        .with_columns(delta=pl.col("qty") - pl.col("qty_before"))
-        .filter(pl.col("delta") != 0)
+    if reserved_before.is_empty():  # (a first night: every reservation is new, no copy needed)
+        grown, shrunk = plan.reservations, reserved_before
+    else:
+        change = (
+            plan.reservations.join(
+                reserved_before, on=KEY, how="full", coalesce=True, suffix="_before"
+            )
+            .with_columns(pl.col("qty", "qty_before").fill_null(0))
+            .select(*KEY, delta=pl.col("qty") - pl.col("qty_before"))
+        )
+        grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
+        shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
+    warehouse.append(
+        "ledger", grown, event="reserve", reason="re-planned onto inbound batch", **stamp
     )
-    reservations = change.select(
-        *KEY,
-        qty=pl.col("delta").abs(),
-        event=pl.when(pl.col("delta") > 0).then(pl.lit("reserve")).otherwise(pl.lit("release")),
-        reason=pl.when(pl.col("delta") > 0)
-        .then(pl.lit("re-planned onto inbound batch"))
-        .otherwise(pl.lit("re-planned away from inbound batch")),
-    )
-    return pl.concat([picks, reservations], how="vertical_relaxed").with_columns(
-        run_id=pl.lit(run.run_id), recorded_at=pl.lit(run.started_at)
+    warehouse.append(
+        "ledger", shrunk, event="release", reason="re-planned away from inbound batch", **stamp
     )

@@ -107,7 +107,7 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     all_rejects = (
         pl.concat(rejects, how="vertical_relaxed") if rejects else REJECT_SCHEMA.to_frame()
     )
-    warehouse.append("rejects", all_rejects.with_columns(run_id=pl.lit(run.run_id)))
+    warehouse.append("rejects", all_rejects, run_id=run.run_id)
     rejected_rows = (
         all_rejects.filter(pl.col("row_number").is_not_null())
         .group_by("file")
@@ -266,9 +266,9 @@ def insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> N
             "priority",
             "ordered_at",
             arrival=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + int(last),
-            status=pl.lit("open"),
-            run_id=pl.lit(run.run_id),
             source_file="file",
             row_number=pl.col("row_number").cast(pl.Int64),
         ),
+        status="open",
+        run_id=run.run_id,
     )
