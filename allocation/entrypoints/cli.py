@@ -194,7 +194,8 @@ def run(
         # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
         DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
         quiet_prefect()
-        server = prefect_server.start_unless_configured()  # boots while the flow imports
+        # Started already by the `allocation` launcher; else now, to boot while the flow imports.
+        server = prefect_server.start_unless_configured()
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
         engine.warm_up()  # still waiting for the server: load the compiled kernels meanwhile

@@ -132,8 +132,11 @@ def prefect_api(server: TemporaryPrefectServer | None) -> Iterator[None]:
             yield
 
 
+_started: list[TemporaryPrefectServer] = []
+
+
 def start_unless_configured() -> TemporaryPrefectServer | None:
-    """Start a temporary server now, unless a Prefect API is already configured."""
+    """Start a temporary server now, unless a Prefect API is configured or one was started."""
     if os.environ.get("PREFECT_API_URL"):
         return None
     if "prefect.settings" in sys.modules:  # already loaded (a test harness): asking is free
@@ -141,7 +144,9 @@ def start_unless_configured() -> TemporaryPrefectServer | None:
 
         if PREFECT_API_URL.value():
             return None
-    return TemporaryPrefectServer()
+    if not _started or _started[-1].process.poll() is not None:
+        _started.append(TemporaryPrefectServer())
+    return _started[-1]
 
 
 def _free_port() -> int:

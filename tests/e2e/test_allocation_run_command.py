@@ -20,7 +20,7 @@ def allocation_run(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "allocation.entrypoints.cli",
+            "allocation.entrypoints.main",
             "run",
             "--inbox",
             str(root / "inbox"),
