@@ -81,8 +81,19 @@ class Warehouse(abc.ABC):
         """Set the status of the order lines whose `(order_id, sku)` are in `keys`."""
 
     @abc.abstractmethod
-    def replace_allocations(self, status: str, rows: pl.DataFrame) -> None:
-        """Replace every current allocation of one status ('picked' or 'reserved') with `rows`."""
+    def replace_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
+        """Make the allocations of one status ('picked' or 'reserved') equal `rows`.
+
+        `rows`: order_id, sku, batch_ref, qty, one row per key. An allocation whose qty
+        changes, or that is new, is stamped with `run_id`; one left as it was keeps its run.
+        """
+
+    @abc.abstractmethod
+    def add_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
+        """Add `rows`' quantities to the allocations of one status, stamping those with `run_id`.
+
+        A key already allocated grows by the row's qty; a new key is inserted.
+        """
 
     @abc.abstractmethod
     def execute(self, sql: str, parameters: list[object] | None = None) -> None:
@@ -210,38 +221,59 @@ class DuckDBWarehouse(Warehouse):
         )
         self.connection.unregister("_keys")
 
-    def replace_allocations(self, status: str, rows: pl.DataFrame) -> None:
+    def replace_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
         """Make the allocations of `status` equal `rows`, touching only the rows that differ.
 
-        `rows` holds one row per key. Most allocations are the same from night to night, so
-        rows no longer wanted are deleted, rows whose qty or run_id changed are updated in
-        place, and only new keys are inserted, rather than rewriting the table every night.
+        Most allocations are the same from night to night, so rows no longer wanted are
+        deleted, rows whose qty changed are updated in place, and only new keys are inserted,
+        rather than rewriting (and re-stamping) the whole table every night.
         """
         if not rows.height:
             self._run("DELETE FROM allocations WHERE status = ?", [status])
             return
-        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty", "run_id"))
+        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
         same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
-        parameters = {"status": status}
+        parameters = {"status": status, "run_id": run_id}
         self._run(
             f"""
             DELETE FROM allocations a WHERE a.status = $status
             AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {same_key})
             """,
-            parameters,
+            {"status": status},
         )
         self._run(
             f"""
-            UPDATE allocations a SET qty = r.qty, run_id = r.run_id FROM _allocations r
-            WHERE a.status = $status AND {same_key}
-              AND (a.qty <> r.qty OR a.run_id <> r.run_id)
+            UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _allocations r
+            WHERE a.status = $status AND {same_key} AND a.qty <> r.qty
             """,
             parameters,
         )
+        self._insert_new_keys(parameters)
+
+    def add_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
+        """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted."""
+        if not rows.height:
+            return
+        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
+        same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
+        parameters = {"status": status, "run_id": run_id}
+        self._run(
+            f"""
+            UPDATE allocations a SET qty = a.qty + r.qty, run_id = $run_id FROM _allocations r
+            WHERE a.status = $status AND {same_key}
+            """,
+            parameters,
+        )
+        self._insert_new_keys(parameters)
+
+    def _insert_new_keys(self, parameters: dict[str, str]) -> None:
+        """Insert the rows of `_allocations` whose key has no allocation of the status yet."""
+        same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
         self._run(
             f"""
             INSERT INTO allocations BY NAME
-            SELECT order_id, sku, batch_ref, qty, $status AS status, run_id FROM _allocations r
+            SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
+            FROM _allocations r
             WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.status = $status AND {same_key})
             """,
             parameters,

@@ -46,7 +46,7 @@ def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationRep
         picked,
         run.policy,
     )
-    record_plan(warehouse, run, plan, picked, reserved_before)
+    record_plan(warehouse, run, plan, reserved_before)
     short = plan.shortages
     return AllocationReport(
         lines_allocated_full=plan.demand_lines - short.height,
@@ -62,19 +62,11 @@ def record_plan(
     warehouse: Warehouse,
     run: RunContext,
     plan: NightPlan,
-    picked: pl.DataFrame,
     reserved_before: pl.DataFrame,
 ) -> None:
     """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
-    run_id = pl.lit(run.run_id)  # (allocations carry the run that last set each one)
-    warehouse.replace_allocations(
-        "picked",
-        pl.concat([picked, plan.picks])
-        .group_by(KEY, maintain_order=True)
-        .agg(pl.col("qty").sum())
-        .with_columns(run_id=run_id),
-    )
-    warehouse.replace_allocations("reserved", plan.reservations.with_columns(run_id=run_id))
+    warehouse.add_allocations("picked", plan.picks, run.run_id)
+    warehouse.replace_allocations("reserved", plan.reservations, run.run_id)
     warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     warehouse.append(
         "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}"), run_id=run.run_id
@@ -98,12 +90,15 @@ def _record_ledger(
     if reserved_before.is_empty():  # (a first night: every reservation is new, no copy needed)
         grown, shrunk = plan.reservations, reserved_before
     else:
+        # Streamed, so only the changed reservations are held, not the whole join of two
+        # frames of millions of rows (most reservations are the same from night to night).
         change = (
-            plan.reservations.join(
-                reserved_before, on=KEY, how="full", coalesce=True, suffix="_before"
-            )
+            plan.reservations.lazy()
+            .join(reserved_before.lazy(), on=KEY, how="full", coalesce=True, suffix="_before")
             .with_columns(pl.col("qty", "qty_before").fill_null(0))
             .select(*KEY, delta=pl.col("qty") - pl.col("qty_before"))
+            .filter(pl.col("delta") != 0)
+            .collect(engine="streaming")
         )
         grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
         shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))

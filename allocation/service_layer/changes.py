@@ -97,7 +97,7 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
     if not taken.height:
         return
     picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty, run_id FROM allocations WHERE status = 'picked'"
+        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
     )
     remaining = (
         picked.join(
@@ -109,7 +109,7 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
         .filter(pl.col("qty") > 0)
         .drop("taken_qty")
     )
-    warehouse.replace_allocations("picked", remaining)
+    warehouse.replace_allocations("picked", remaining, run.run_id)
     stamped = taken.select(*KEY, "batch_ref", "qty").with_columns(
         run_id=pl.lit(run.run_id), reason=pl.lit(reason)
     )

@@ -279,10 +279,9 @@ def allocate(
 
     runs.start_run(warehouse, run)
     insert_lines(warehouse, run, new)
-    picked = _allocations(warehouse, PICKED)
     reserved_before = _allocations(warehouse, RESERVED)
     plan = _plan_of_line(made, shortage, batches, reserved_before)
-    record_plan(warehouse, run, plan, picked, reserved_before)
+    record_plan(warehouse, run, plan, reserved_before)
     figures = {
         "rows_read": 1,
         "rows_loaded": 1,
@@ -503,11 +502,8 @@ def _release(warehouse: Warehouse, run: RunContext, held: Sequence[Held], reason
     dropped = frame.filter(pl.col("status") == RESERVED).drop("status")
     if not dropped.height:
         return
-    kept = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty, run_id FROM allocations WHERE status = ?",
-        [RESERVED],
-    ).join(dropped, on=KEY, how="anti")
-    warehouse.replace_allocations(RESERVED, kept)
+    kept = _allocations(warehouse, RESERVED).join(dropped, on=KEY, how="anti")
+    warehouse.replace_allocations(RESERVED, kept, run.run_id)
     warehouse.append(
         "ledger",
         dropped.with_columns(

@@ -123,3 +123,43 @@ def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows_and_dropping_the
     assert picked == [("b1", 3, "picked")]
     assert picks == [("PL-r1", 1)]
     assert sorted(keyed) == ["batches", "runs"]
+
+
+def allocation_rows(*rows: tuple[str, str, int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(order_id, "CHAIR", batch_ref, qty) for order_id, batch_ref, qty in rows],
+        schema={"order_id": pl.String, "sku": pl.String, "batch_ref": pl.String, "qty": pl.Int64},
+        orient="row",
+    )
+
+
+def test_replacing_allocations_stamps_only_the_new_and_changed_rows_with_the_run(
+    tmp_path: Path,
+) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.replace_allocations(
+            "reserved", allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1)), "r1"
+        )
+        warehouse.replace_allocations(
+            "reserved", allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1)), "r2"
+        )
+        rows = warehouse.query(
+            "SELECT order_id, batch_ref, qty, run_id FROM allocations ORDER BY order_id"
+        ).rows()
+    assert rows == [("o1", "b1", 2, "r1"), ("o2", "b1", 4, "r2"), ("o3", "b2", 1, "r2")]
+
+
+def test_adding_allocations_grows_held_keys_and_inserts_new_ones(tmp_path: Path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.add_allocations("picked", allocation_rows(("o1", "b1", 2), ("o2", "b1", 3)), "r1")
+        warehouse.add_allocations("picked", allocation_rows(("o1", "b1", 5), ("o3", "b2", 1)), "r2")
+        warehouse.add_allocations("reserved", allocation_rows(("o1", "b1", 1)), "r2")
+        rows = warehouse.query(
+            "SELECT order_id, batch_ref, qty, status, run_id FROM allocations ORDER BY ALL"
+        ).rows()
+    assert rows == [
+        ("o1", "b1", 1, "reserved", "r2"),
+        ("o1", "b1", 7, "picked", "r2"),
+        ("o2", "b1", 3, "picked", "r1"),
+        ("o3", "b2", 1, "picked", "r2"),
+    ]
