@@ -14,6 +14,22 @@ from typing import Final
 import duckdb
 
 
+def sku_stock(where: str = "TRUE") -> str:
+    """SQL for each SKU's units in stock, units inbound and next eta, over batches `where` holds.
+
+    `sku_summary` and the run report both read a SKU's stock from here.
+    """
+    return f"""
+        SELECT sku,
+               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NULL), 0)
+                    AS BIGINT)                                              AS in_stock,
+               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NOT NULL), 0)
+                    AS BIGINT)                                              AS inbound,
+               min(eta)                                                     AS next_eta
+        FROM batches WHERE {where} GROUP BY sku
+    """
+
+
 @dataclass(frozen=True)
 class View:
     """One analyst view: its name, what a row is, its columns (in order, documented) and SQL."""
@@ -133,16 +149,8 @@ SKU_SUMMARY: Final = View(
         "open_lines": "Number of open lines.",
         "short_lines": "Open lines still lacking units (their rows are in open_lines).",
     },
-    sql="""
-    WITH stock AS (
-        SELECT sku,
-               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NULL), 0)
-                    AS BIGINT)                                              AS in_stock,
-               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NOT NULL), 0)
-                    AS BIGINT)                                              AS inbound,
-               min(eta)                                                     AS next_eta
-        FROM batches GROUP BY sku
-    ), next_arrival AS (
+    sql=f"""
+    WITH stock AS ({sku_stock()}), next_arrival AS (
         SELECT s.sku, CAST(sum(b.purchased_quantity) AS BIGINT) AS next_eta_qty
         FROM stock s JOIN batches b ON b.sku = s.sku AND b.eta = s.next_eta
         GROUP BY s.sku

@@ -33,6 +33,8 @@ APPENDABLE_TABLES: Final = frozenset(
 )
 _ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status (one row per key and status)."""
+_SAME_ALLOCATION: Final = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
+"""SQL: allocation `a` (a table row) has the key of row `r` (a registered frame's row)."""
 
 
 class WarehouseBusy(Exception):  # noqa: N818 - what an operator sees: the warehouse is busy
@@ -232,19 +234,18 @@ class DuckDBWarehouse(Warehouse):
             self._run("DELETE FROM allocations WHERE status = ?", [status])
             return
         self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
         parameters = {"status": status, "run_id": run_id}
         self._run(
             f"""
             DELETE FROM allocations a WHERE a.status = $status
-            AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {same_key})
+            AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {_SAME_ALLOCATION})
             """,
             {"status": status},
         )
         self._run(
             f"""
             UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {same_key} AND a.qty <> r.qty
+            WHERE a.status = $status AND {_SAME_ALLOCATION} AND a.qty <> r.qty
             """,
             parameters,
         )
@@ -255,12 +256,11 @@ class DuckDBWarehouse(Warehouse):
         if not rows.height:
             return
         self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
         parameters = {"status": status, "run_id": run_id}
         self._run(
             f"""
             UPDATE allocations a SET qty = a.qty + r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {same_key}
+            WHERE a.status = $status AND {_SAME_ALLOCATION}
             """,
             parameters,
         )
@@ -268,13 +268,14 @@ class DuckDBWarehouse(Warehouse):
 
     def _insert_new_keys(self, parameters: dict[str, str]) -> None:
         """Insert the rows of `_allocations` whose key has no allocation of the status yet."""
-        same_key = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
         self._run(
             f"""
             INSERT INTO allocations BY NAME
             SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
             FROM _allocations r
-            WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.status = $status AND {same_key})
+            WHERE NOT EXISTS (
+                SELECT 1 FROM allocations a WHERE a.status = $status AND {_SAME_ALLOCATION}
+            )
             """,
             parameters,
         )
