@@ -37,7 +37,6 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from allocation import engine
 from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.schema import SchemaTooNew
 from allocation.adapters.storage import (
@@ -51,6 +50,7 @@ from allocation.config import Settings
 from allocation.domain.model import AllocationError, OutOfStock, UnknownSku
 from allocation.domain.policy import Policy
 from allocation.entrypoints import prefect_server
+from allocation.entrypoints.startup import collector_paused, load_what_a_run_uses
 from allocation.service_layer import operations
 from allocation.service_layer.invariants import check_invariants
 from allocation.service_layer.operations import Conflict, Held, InvalidInput, NotFound
@@ -196,9 +196,10 @@ def run(
         quiet_prefect()
         # Started already by the `allocation` launcher; else now, to boot while the flow imports.
         server = prefect_server.start_unless_configured()
-        from flows.nightly import nightly  # Prefect loads only when a run is asked for
+        with collector_paused():
+            from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
-        engine.warm_up()  # still waiting for the server: load the compiled kernels meanwhile
+            load_what_a_run_uses()  # still waiting for the server: load the rest meanwhile
         with prefect_server.prefect_api(server):
             result = nightly(
                 inbox_url=settings.inbox,

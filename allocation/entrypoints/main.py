@@ -13,6 +13,7 @@ import os
 import sys
 
 from allocation.entrypoints import prefect_server
+from allocation.entrypoints.startup import collector_paused
 
 
 def main() -> None:
@@ -20,7 +21,8 @@ def main() -> None:
     nightly_run = sys.argv[1:2] == ["run"] and not {"--help", "-h"} & set(sys.argv)
     if nightly_run:
         prefect_server.start_unless_configured()
-    from allocation.entrypoints.cli import app
+    with collector_paused():
+        from allocation.entrypoints.cli import app
 
     if not nightly_run:
         app()

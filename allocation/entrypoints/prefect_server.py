@@ -3,11 +3,12 @@
 With no Prefect server configured, Prefect starts a temporary one when the flow first needs
 it: it imports its server code into this process (about 4 s here), then starts the server
 process and waits while that imports the same code again (about 5 s). `allocation run`
-instead starts the same server process (the same command and settings as Prefect's
-`SubprocessASGIServer`) before it imports Polars, pandera and Prefect, so the two boot at
-once on two cores, and hands its address to the flow as `PREFECT_API_URL`. A server the
-operator configured (`PREFECT_API_URL` in the environment or the Prefect profile) is used as
-it is.
+instead starts the same server process (Prefect's app, with the settings of Prefect's
+`SubprocessASGIServer`, loaded with the garbage collector paused) before it imports Polars,
+pandera and Prefect, so the two boot at once on two cores, and hands its address to the flow
+as `PREFECT_API_URL`, with flow-run heartbeats off. A server the operator configured
+(`PREFECT_API_URL` in the environment or the Prefect profile) is used as it is, heartbeats
+and all.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from allocation.entrypoints.startup import collector_paused
 
 _STARTUP_FAILED = 3  # uvicorn's exit status when it could not start, as when the port was taken
 
@@ -87,10 +92,12 @@ class TemporaryPrefectServer:
         return subprocess.Popen(
             [
                 sys.executable,
+                "-P",  # the working directory is not on the module path: it may hold another
+                # checkout of this package
                 "-m",
                 "uvicorn",
                 "--factory",
-                "prefect.server.api.server:create_app",
+                f"{__name__}:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -99,6 +106,10 @@ class TemporaryPrefectServer:
                 "error",
                 "--lifespan",
                 "on",
+                # uvicorn, too, would put the working directory first on the module path: give
+                # it the folder this package was loaded from
+                "--app-dir",
+                str(Path(__file__).parents[2]),
             ],
             # What Prefect sets for its own temporary server: no UI, ephemeral services.
             env={
@@ -110,6 +121,18 @@ class TemporaryPrefectServer:
             stdout=self.log,
             stderr=self.log,
         )
+
+
+def create_app() -> Any:
+    """Build Prefect's API app as its own temporary server does, loaded with the collector paused.
+
+    This runs in the server process (uvicorn's factory): Prefect's server code is some two
+    thousand modules, the largest part of the server's boot.
+    """
+    with collector_paused():
+        from prefect.server.api.server import create_app as create_prefect_app
+
+        return create_prefect_app()
 
 
 @contextmanager
@@ -128,7 +151,10 @@ def prefect_api(server: TemporaryPrefectServer | None) -> Iterator[None]:
         yield
     else:
         ready = server.wait_until_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings({PREFECT_API_URL: ready}):
+        # No flow-run heartbeats: they let a server notice a run that died, and this server
+        # dies with the run. (Their thread sleeps in whole seconds, so a flow waited up to 1 s
+        # for it to notice the run had finished.)
+        with temporary_settings({PREFECT_API_URL: ready, "flows.heartbeat_frequency": None}):
             yield
 
 

@@ -15,10 +15,15 @@ from allocation.adapters.storage import open_storage
 
 
 def allocation_run(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `allocation run` from `root` as the working directory, as a console script would.
+
+    `-P` keeps the working directory off the module path, as for the `allocation` script.
+    """
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     return subprocess.run(
         [
             sys.executable,
+            "-P",
             "-m",
             "allocation.entrypoints.main",
             "run",
@@ -35,6 +40,7 @@ def allocation_run(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=180,
+        cwd=root,
         env={**environment, "PREFECT_HOME": str(root / "prefect-home"), **env},
     )
 
@@ -48,8 +54,10 @@ def prefect_servers_of(prefect_home: Path) -> list[int]:
             environment = (proc / "environ").read_bytes()
         except (OSError, ValueError):
             continue
-        if b"prefect.server.api.server" in command and (
-            f"PREFECT_HOME={prefect_home}".encode() in environment.split(b"\0")
+        if (
+            b"uvicorn" in command
+            and b"create_app" in command
+            and (f"PREFECT_HOME={prefect_home}".encode() in environment.split(b"\0"))
         ):
             found.append(int(proc.name))
     return found
@@ -59,6 +67,11 @@ def test_a_run_starts_its_own_prefect_server_allocates_and_leaves_no_server_behi
     tmp_path: Path,
 ) -> None:
     write_inbox(open_storage(str(tmp_path / "inbox")))
+    # A working directory holding another `allocation` (another checkout, say) is not where
+    # the server's code is loaded from.
+    decoy = tmp_path / "allocation"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy package was imported')\n")
 
     done = allocation_run(tmp_path)
 
