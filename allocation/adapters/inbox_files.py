@@ -37,10 +37,12 @@ CSV handling, where files go wrong in practice:
   blank") or, if only optional columns are missing, loads with their defaults.
 - An unclosed quote, a file with no header line, or CR-only line ends reject the file.
 
-Parquet is read natively (only the contract's columns), and those columns are cast to text so
-the same checks run as for CSV: 2.0 in a Float column is the text "2.0" and fails "whole
-number", and a warning names each column whose Parquet type does not fit its contract type.
-Timestamps become ISO-8601 text in UTC (a Datetime without a zone is taken as UTC). A nested
+Parquet is read natively (only the contract's columns). A column already of its contract type
+(an integer quantity, a date, a timestamp to the microsecond) is checked as values by the same
+rules, with the same reasons; any other column is cast to text so the same checks run as for
+CSV: 2.0 in a Float column is the text "2.0" and fails "whole number", and a warning names
+each column whose Parquet type does not fit its contract type. Timestamps are read in UTC (a
+Datetime without a zone is taken as UTC). A nested
 (List, Struct, Array) contract column rejects the file, naming the column and its type; a
 nested extra column is ignored like any other. A corrupt file that makes the Parquet reader
 panic is rejected like any unreadable file. Rows of blanks are rows in Parquet (blank lines
@@ -137,6 +139,8 @@ class _Table:
     is_csv: bool
     exact: frozenset[str] = frozenset()
     """Columns of `frame` written from numbers, dates or flags: never padded nor blank."""
+    native: frozenset[str] = frozenset()
+    """Columns of `frame` kept in their contract type, not text (see `_parquet_as_native`)."""
 
 
 def parse_inbox_file(kind: InputKind, name: str, data: bytes) -> ParsedFile:
@@ -327,9 +331,16 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
             f"Parquet file is truncated or corrupt ({_first_line(error)})",
             rows_read=rows,
         ) from error
+    native = {
+        name: form
+        for name in wanted
+        if name in contract.native
+        and (form := _parquet_as_native(frame[name], contract.schema[name])) is not None
+    }
     try:
         text = frame.select(
-            _parquet_as_text(frame[name]).alias(f"_{header.index(name)}") for name in wanted
+            native.get(name, _parquet_as_text(frame[name])).alias(f"_{header.index(name)}")
+            for name in wanted
         )
     except _UNREADABLE as error:
         raise _FileRejected(
@@ -340,13 +351,54 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
     numbers = pl.Series("row_number", range(1, rows + 1), dtype=pl.Int64())
     exact = frozenset(f"_{header.index(name)}" for name in wanted if _prints_exact(schema[name]))
     return _Table(
-        header, text.with_columns(numbers) if wanted else numbers.to_frame(), False, exact
+        header,
+        text.with_columns(numbers) if wanted else numbers.to_frame(),
+        False,
+        exact,
+        frozenset(f"_{header.index(name)}" for name in native),
     )
 
 
 def _prints_exact(dtype: pl.DataType) -> bool:
     """Tell whether a type's text is never padded nor blank, so trimming it changes nothing."""
     return dtype.is_numeric() or dtype == pl.Boolean() or isinstance(dtype, pl.Date | pl.Datetime)
+
+
+_LOSSLESS_IN_INT64: Final = (
+    pl.Int8(),
+    pl.Int16(),
+    pl.Int32(),
+    pl.Int64(),
+    pl.UInt8(),
+    pl.UInt16(),
+    pl.UInt32(),
+)
+
+
+def _parquet_as_native(column: pl.Series, wanted: pl.DataType) -> pl.Expr | None:
+    """The column in its contract type, if its Parquet type holds exactly that; else None.
+
+    Integers that fit 64 bits, dates, and timestamps to the microsecond (in UTC, or without a
+    zone, taken as UTC) keep their type and are checked as values, which gives the same rows
+    and rejects as their text would, without writing and parsing it. Anything else (floats,
+    UInt64, nanoseconds, text) goes through text.
+    """
+    found = column.dtype
+    value = pl.col(column.name)
+    if wanted == pl.Int64() and found in _LOSSLESS_IN_INT64:
+        return value.cast(pl.Int64())
+    if wanted == pl.Date() and found == pl.Date():
+        return value
+    if isinstance(wanted, pl.Datetime) and isinstance(found, pl.Datetime):
+        if found.time_unit == "ns":
+            return None
+        in_utc = (
+            value.dt.replace_time_zone("UTC")
+            if found.time_zone is None
+            else value.dt.convert_time_zone("UTC")
+        )
+        return in_utc.dt.cast_time_unit("us")
+    return None
 
 
 def _parquet_as_text(column: pl.Series) -> pl.Expr:
@@ -430,7 +482,10 @@ def _check_rows(
         ),
         "row_number",
     )
-    failures = _failures(contract, raw.drop("row_number"))
+    native = frozenset(
+        column for column, position in positions.items() if f"_{position}" in table.native
+    )
+    failures = _failures(contract, raw.drop("row_number"), native)
     if failures.height:
         positioned = raw.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64()))
         rejects.append(
@@ -445,7 +500,7 @@ def _check_rows(
         kind=contract.kind,
         name=name,
         rows_read=rows_read,
-        rows=contract.typed(raw),
+        rows=contract.typed(raw, native),
         rejects=pl.concat([REJECT_SCHEMA.to_frame(), *rejects], how="vertical_relaxed")
         .cast(REJECT_SCHEMA)
         .sort("row_number", maintain_order=True),
@@ -507,13 +562,14 @@ def _normalised(frame: pl.DataFrame, skip: frozenset[str] = frozenset()) -> pl.D
     return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
 
 
-def _failures(contract: InputContract, raw: pl.DataFrame) -> pl.DataFrame:
-    """Validate the raw rows with the contract's model; one row per failed (row, check).
+def _failures(contract: InputContract, raw: pl.DataFrame, native: frozenset[str]) -> pl.DataFrame:
+    """Validate the raw rows with the contract's checks; one row per failed (row, check).
 
-    Columns: index (position in `raw`), column, check, value, reason.
+    `native` names the columns that are typed already, not text. Columns: index (position in
+    `raw`), column, check, value, reason.
     """
     try:
-        contract.model.validate(raw, lazy=True)
+        contract.checks(native).validate(raw, lazy=True)
     except SchemaErrors as errors:
         cases: pl.DataFrame = errors.failure_cases
     else:
