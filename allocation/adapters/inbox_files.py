@@ -40,13 +40,12 @@ CSV handling, where files go wrong in practice:
 Parquet is read natively (only the contract's columns). A column already of its contract type
 (an integer quantity, a date, a timestamp to the microsecond) is checked as values by the same
 rules, with the same reasons; any other column is cast to text so the same checks run as for
-CSV: 2.0 in a Float column is the text "2.0" and fails "whole number", and a warning names
-each column whose Parquet type does not fit its contract type. Timestamps are read in UTC (a
-Datetime without a zone is taken as UTC). A nested
-(List, Struct, Array) contract column rejects the file, naming the column and its type; a
-nested extra column is ignored like any other. A corrupt file that makes the Parquet reader
-panic is rejected like any unreadable file. Rows of blanks are rows in Parquet (blank lines
-are a CSV matter) and are rejected as blank.
+CSV: 2.0 in a Float column is the text "2.0" and fails "whole number", and a warning names each
+column whose Parquet type does not fit its contract type. Timestamps are read in UTC (a
+Datetime without a zone is taken as UTC). A nested (List, Struct, Array) contract column
+rejects the file, naming the column and its type; a nested extra column is ignored like any
+other. A corrupt file that makes the Parquet reader panic is rejected like any unreadable file.
+Rows of blanks are rows in Parquet (blank lines are a CSV matter) and are rejected as blank.
 """
 
 from __future__ import annotations
@@ -441,7 +440,7 @@ def _check_rows(
     contract: InputContract, name: str, table: _Table, warnings: list[str]
 ) -> ParsedFile:
     """Resolve the header against the contract, then check and type every row."""
-    frame = _normalised(table.frame, skip=table.exact)
+    frame = _normalised(table.frame, skip=table.exact | table.native)
     if table.is_csv:
         blank = pl.all_horizontal(pl.exclude("row_number").is_null())
         skipped = frame.select(blank.sum()).item()
