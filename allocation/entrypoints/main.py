@@ -30,7 +30,11 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        status = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
+        if done.code is None or isinstance(done.code, int):
+            status = done.code or 0
+        else:  # a message, which Python itself would print before exiting with status 1
+            print(done.code, file=sys.stderr)
+            status = 1
     else:
         status = 0
     # The run is over and its exit hooks (Prefect's, the server's, logging's) run now; then
