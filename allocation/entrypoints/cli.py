@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -138,17 +137,6 @@ def expected_failures() -> Iterator[None]:
         raise typer.Exit(int(status)) from None
 
 
-def quiet_prefect() -> None:
-    """Keep an ephemeral Prefect quiet and offline unless the operator configured otherwise."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")  # a warehouse host is often offline: no telemetry
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
-    # The temporary server needs ~7 s on an idle 2-core host; give a busy one room.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-
 def print_json(payload: Any) -> None:
     """Print a JSON document on stdout, plain (no colour even on a terminal), dates in ISO."""
     typer.echo(json.dumps(payload, indent=2, default=_json_value))
@@ -193,7 +181,7 @@ def run(
         settings = settings_with(**overrides)
         # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
         DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
-        quiet_prefect()
+        prefect_server.quiet_prefect()
         # Started already by the `allocation` launcher; else now, to boot while the flow imports.
         server = prefect_server.start_unless_configured()
         with collector_paused():

@@ -9,6 +9,10 @@ pandera and Prefect, so the two boot at once on two cores, and hands its address
 as `PREFECT_API_URL`, with flow-run heartbeats off. A server the operator configured
 (`PREFECT_API_URL` in the environment or the Prefect profile) is used as it is, heartbeats
 and all.
+
+Both processes run with `QUIET_PREFECT` unless the operator set those settings: no telemetry
+(a warehouse host is often offline, and the server would log a failed send every run),
+warning-level logs.
 """
 
 from __future__ import annotations
@@ -25,9 +29,20 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from allocation.entrypoints.startup import collector_paused
+
+QUIET_PREFECT: Final[dict[str, str]] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # The temporary server needs 5 to 8 s on an idle 2-core host; give a busy one room.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+"""Prefect settings for a run on a host where nobody configured Prefect: offline and quiet."""
 
 _STARTUP_FAILED = 3  # uvicorn's exit status when it could not start, as when the port was taken
 
@@ -111,8 +126,10 @@ class TemporaryPrefectServer:
                 "--app-dir",
                 str(Path(__file__).parents[2]),
             ],
-            # What Prefect sets for its own temporary server: no UI, ephemeral services.
+            # Quiet unless the operator said otherwise, and what Prefect sets for its own
+            # temporary server: no UI, ephemeral services.
             env={
+                **QUIET_PREFECT,
                 **os.environ,
                 "PREFECT_UI_ENABLED": "0",
                 "PREFECT__SERVER_EPHEMERAL": "1",
@@ -156,6 +173,12 @@ def prefect_api(server: TemporaryPrefectServer | None) -> Iterator[None]:
         # for it to notice the run had finished.)
         with temporary_settings({PREFECT_API_URL: ready, "flows.heartbeat_frequency": None}):
             yield
+
+
+def quiet_prefect() -> None:
+    """Keep Prefect quiet and offline in this process, unless the operator configured otherwise."""
+    for name, value in QUIET_PREFECT.items():
+        os.environ.setdefault(name, value)
 
 
 _started: list[TemporaryPrefectServer] = []

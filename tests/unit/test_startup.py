@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import time
+from pathlib import Path
 
+import pytest
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from allocation.entrypoints import prefect_server
@@ -59,3 +62,31 @@ def test_a_configured_prefect_server_keeps_its_heartbeats() -> None:
     configured = {PREFECT_API_URL: "http://prefect.example:4200/api"}
     with temporary_settings(configured), prefect_server.prefect_api(None):
         assert get_current_settings().flows.heartbeat_frequency is not None
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """A process's environment as the kernel holds it, once it runs its own program."""
+    deadline = time.monotonic() + 10
+    while b"uvicorn" not in Path(f"/proc/{pid}/cmdline").read_bytes():  # still being started
+        assert time.monotonic() < deadline, "the server process never started"
+        time.sleep(0.01)
+    entries = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
+def test_the_temporary_server_is_offline_and_quiet_unless_the_operator_said_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in prefect_server.QUIET_PREFECT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_LOGGING_LEVEL", "DEBUG")  # the operator's choice
+
+    server = prefect_server.TemporaryPrefectServer()  # as the launcher starts it, first thing
+    try:
+        environment = environment_of(server.process.pid)
+    finally:
+        server.stop()
+
+    assert environment["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert environment["DO_NOT_TRACK"] == "1"
+    assert environment["PREFECT_SERVER_LOGGING_LEVEL"] == "DEBUG"
