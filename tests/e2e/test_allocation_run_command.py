@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,21 @@ def prefect_servers_of(prefect_home: Path) -> list[int]:
     return found
 
 
+def prefect_records_of(
+    prefect_home: Path,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Flow runs (flow, state), task runs (task, state) and artifacts in Prefect's database."""
+    with contextlib.closing(sqlite3.connect(prefect_home / "prefect.db")) as database:
+        flow_runs = database.execute(
+            "SELECT flow.name, flow_run.state_type FROM flow_run JOIN flow ON flow.id = flow_id"
+        ).fetchall()
+        task_runs = database.execute(
+            "SELECT name, state_type FROM task_run ORDER BY start_time"
+        ).fetchall()
+        artifacts = database.execute("SELECT key, type FROM artifact").fetchall()
+    return flow_runs, [(name.rsplit("-", 1)[0], state) for name, state in task_runs], artifacts
+
+
 def test_a_run_starts_its_own_prefect_server_allocates_and_leaves_no_server_behind(
     tmp_path: Path,
 ) -> None:
@@ -80,6 +97,22 @@ def test_a_run_starts_its_own_prefect_server_allocates_and_leaves_no_server_behi
     assert {k: v for k, v in summary.items() if k in SUMMARY} == SUMMARY
     assert (tmp_path / "outbox" / summary["report"].rsplit("outbox/", 1)[1]).exists()
     assert prefect_servers_of(tmp_path / "prefect-home") == []
+    # What an operator looks for in Prefect afterwards was recorded by the temporary server.
+    flow_runs, task_runs, artifacts = prefect_records_of(tmp_path / "prefect-home")
+    assert flow_runs == [("nightly-allocation", "COMPLETED")]
+    assert task_runs == [
+        (task, "COMPLETED")
+        for task in [
+            "discover inputs",
+            "fetch inputs",
+            "validate and load",
+            "allocate",
+            "commit",
+            "publish",
+            "publish report",
+        ]
+    ]
+    assert artifacts == [("nightly-allocation", "markdown")]
 
 
 def test_a_prefect_server_that_does_not_start_in_time_is_one_line_and_status_7(

@@ -74,10 +74,10 @@ def environment_of(pid: int) -> dict[str, str]:
     return dict(entry.split("=", 1) for entry in entries if "=" in entry)
 
 
-def test_the_temporary_server_is_offline_and_quiet_unless_the_operator_said_otherwise(
+def test_the_temporary_server_runs_offline_quiet_and_without_automations_unless_told_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in prefect_server.QUIET_PREFECT:
+    for name in [*prefect_server.QUIET_PREFECT, *prefect_server.TEMPORARY_SERVER]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PREFECT_SERVER_LOGGING_LEVEL", "DEBUG")  # the operator's choice
 
@@ -90,3 +90,4 @@ def test_the_temporary_server_is_offline_and_quiet_unless_the_operator_said_othe
     assert environment["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert environment["DO_NOT_TRACK"] == "1"
     assert environment["PREFECT_SERVER_LOGGING_LEVEL"] == "DEBUG"
+    assert environment["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "false"  # no automations
