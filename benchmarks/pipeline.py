@@ -359,6 +359,9 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
         base = min(b["read_s"] + b["write_s"] for b in baselines)
         blank = " |" * (len(names) - 1)
         extra = {
+            "CPU yardstick before the first night: a pure-Python loop (s)": _bm(
+                [r["yardstick_s"] for r in first], 2
+            ),
             "Polars alone: read the inputs (s)": _bm([b["read_s"] for b in baselines], 2),
             "Polars alone: write the outputs, zstd (s)": _bm([b["write_s"] for b in baselines], 2),
             "wall / Polars alone (best / best)": f"{min(r['wall_s'] for r in first) / base:.0f}x",
@@ -366,6 +369,11 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
         }
         lines += [f"| {label} | {value} |{blank}" for label, value in extra.items()]
     return "\n".join(lines)
+
+
+def _wall_and_stages(night: dict[str, Any]) -> str:
+    stages = sum(grouped(night["stage_seconds"]).values())
+    return f"{night['wall_s']:.1f} s (stages {stages:.1f} s)"
 
 
 def _counts(summary: dict[str, Any]) -> str:
@@ -376,6 +384,24 @@ def _counts(summary: dict[str, Any]) -> str:
         f"{summary['lines_allocated_part']:,}, not at all {summary['lines_unallocated']:,}; "
         f"pick-list lines {summary['pick_list_lines']:,}"
     )
+
+
+def cpu_yardstick() -> float:
+    """Seconds for a fixed pure-Python loop (median of five): how quick the machine is now.
+
+    This machine's two cores run at one of two speeds, flipping within seconds: the loop takes
+    about 0.05 s or about 0.09 s, with nothing else running here and /proc/stat's steal time
+    near zero (another guest on the host, by the look of it). Timed just before each night,
+    the loop says which way the machine leaned when the night ran.
+    """
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def machine() -> str:
@@ -441,11 +467,12 @@ def main() -> None:
         for attempt in range(args.repeat):
             db = root / f"warehouse-{attempt}.duckdb"
             outbox = root / f"outbox-{attempt}"
+            yardstick = cpu_yardstick()
             night = runner.run(root / "inbox", outbox, db, RUN_DATE)
             if night is None:
                 print(f"attempt {attempt + 1}: first night timed out", file=sys.stderr)
                 break
-            first.append(night)
+            first.append({**night, "yardstick_s": yardstick})
             scratch = root / "scratch"
             scratch.mkdir(exist_ok=True)
             baselines.append(polars_baseline(files, outbox, scratch))
@@ -456,8 +483,9 @@ def main() -> None:
             if night is not None:
                 second.append(night)
             print(
-                f"attempt {attempt + 1}: first night {first[-1]['wall_s']:.1f} s, second night "
-                + (f"{night['wall_s']:.1f} s" if night else "timed out"),
+                f"attempt {attempt + 1}: first night {_wall_and_stages(first[-1])}, second night "
+                + (_wall_and_stages(night) if night else "timed out")
+                + f"; CPU yardstick {yardstick:.2f} s",
                 file=sys.stderr,
                 flush=True,
             )
