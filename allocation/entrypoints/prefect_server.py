@@ -11,8 +11,9 @@ configured (`PREFECT_API_URL` in the environment or the Prefect profile) is used
 heartbeats and all.
 
 Both processes run with `QUIET_PREFECT`, and the server with `TEMPORARY_SERVER`, unless the
-operator set those settings: no telemetry (a warehouse host is often offline, and the server
-would log a failed send every run), warning-level logs, no automations.
+operator set those settings in the environment: no telemetry (a warehouse host is often
+offline, and the server would log a failed send every run), warning-level logs, no
+automations.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ QUIET_PREFECT: Final[dict[str, str]] = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-    # The temporary server needs 5 to 8 s on an idle 2-core host; give a busy one room.
+    # The temporary server needs 4 to 8 s on this 2-core host; give a busy one room.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
 """Prefect settings for a run on a host where nobody configured Prefect: offline and quiet."""
@@ -50,7 +51,7 @@ TEMPORARY_SERVER: Final[dict[str, str]] = {
     # a running Prefect server, such as the one `prefect.yaml`'s deployment is served from.
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
-"""Prefect settings for the run's temporary server, unless the operator set them."""
+"""Prefect settings for the run's temporary server, unless set in the environment."""
 
 _STARTUP_FAILED = 3  # uvicorn's exit status when it could not start, as when the port was taken
 
