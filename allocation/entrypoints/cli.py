@@ -51,8 +51,9 @@ from allocation.domain.policy import Policy
 from allocation.entrypoints import prefect_server
 from allocation.entrypoints.startup import collector_paused, load_what_a_run_uses
 from allocation.service_layer import operations
+from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 from allocation.service_layer.invariants import check_invariants
-from allocation.service_layer.operations import Conflict, Held, InvalidInput, NotFound
+from allocation.service_layer.operations import Held
 
 
 class OneLineUsageErrors(TyperGroup):

@@ -38,6 +38,7 @@ from allocation.engine.plan import NightPlan
 from allocation.service_layer import publishing, runs
 from allocation.service_layer.allocating import KEY, record_plan
 from allocation.service_layer.changes import withdraw
+from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 from allocation.service_layer.loading import insert_lines, lines_to_load
 from allocation.service_layer.runs import RunContext, RunSummary
 
@@ -49,22 +50,6 @@ RESERVED: Final = "reserved"
 HELD_SCHEMA: Final = pl.Schema({**ALLOCATION_SCHEMA, "status": pl.String()})
 NOTHING_ALLOCATED: Final = {"units_allocated": 0}
 """The figures of an operation that allocates nothing (`finish_run` records at least one)."""
-
-
-class OperationError(Exception):
-    """An operation refused, with a reason an operator can act on."""
-
-
-class InvalidInput(OperationError):  # noqa: N818 - what the operator is told: invalid input
-    """What was entered breaks an input contract (the same rules as an inbox file's rows)."""
-
-
-class NotFound(OperationError):  # noqa: N818 - what the operator is told: not found
-    """The batch, order, allocation or run named does not exist."""
-
-
-class Conflict(OperationError):  # noqa: N818
-    """The operation contradicts what the warehouse already holds."""
 
 
 @dataclass(frozen=True)

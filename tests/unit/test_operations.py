@@ -19,17 +19,9 @@ from allocation.adapters.storage import MemoryStorage
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain import OutOfStock, Policy, UnknownSku
 from allocation.service_layer import operations
+from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 from allocation.service_layer.invariants import check_invariants
-from allocation.service_layer.operations import (
-    Allocated,
-    BatchAdded,
-    Conflict,
-    Held,
-    InvalidInput,
-    LineState,
-    NotFound,
-    Released,
-)
+from allocation.service_layer.operations import Allocated, BatchAdded, Held, LineState, Released
 
 
 class Operator:
