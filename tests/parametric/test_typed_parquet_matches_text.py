@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from allocation.adapters import inbox_files
-from allocation.adapters.inbox_files import InputKind, ParsedFile, parse_inbox_file
 from allocation.contracts.inputs import MAX_QUANTITY
+from allocation.parsing import InputKind, ParsedFile, parse_inbox_file, reading
 
 QUANTITIES = st.one_of(
     st.none(),
@@ -51,7 +50,7 @@ def parquet(frame: pl.DataFrame) -> bytes:
 def both_ways(kind: InputKind, data: bytes) -> tuple[ParsedFile, ParsedFile]:
     fast = parse_inbox_file(kind, f"{kind}/x.parquet", data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbox_files, "_parquet_as_native", lambda column, wanted: None)
+        patch.setattr(reading, "_parquet_as_native", lambda column, wanted: None)
         via_text = parse_inbox_file(kind, f"{kind}/x.parquet", data)
     return fast, via_text
 
