@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from allocation.adapters.inbox_files import REJECT_SCHEMA
 from allocation.adapters.warehouse import Warehouse
 from allocation.engine.plan import withdrawals_to_fit
+from allocation.parsing import REJECT_SCHEMA
 from allocation.service_layer.runs import RunContext
 
 KEY = ["order_id", "sku"]

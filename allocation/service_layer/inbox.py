@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final, get_args
 
-from allocation.adapters.inbox_files import InputKind
 from allocation.adapters.storage import ObjectStorage
+from allocation.parsing import InputKind
 
 INPUT_KINDS: Final[tuple[InputKind, ...]] = get_args(InputKind)
 FILE_FORMATS: Final = (".csv", ".parquet")

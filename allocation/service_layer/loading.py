@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from allocation.adapters.inbox_files import REJECT_SCHEMA, ParsedFile, parse_inbox_file
 from allocation.adapters.warehouse import Warehouse
 from allocation.faults import fault_point
+from allocation.parsing import REJECT_SCHEMA, ParsedFile, parse_inbox_file
 from allocation.service_layer.changes import apply_cancellations
 from allocation.service_layer.inbox import FetchedFile
 from allocation.service_layer.runs import RunContext

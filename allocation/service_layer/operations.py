@@ -20,7 +20,6 @@ from typing import Final
 
 import polars as pl
 
-from allocation.adapters.inbox_files import InputKind, parse_inbox_file
 from allocation.adapters.publisher import Publisher
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import (
@@ -35,6 +34,7 @@ from allocation.domain import (
 )
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import NightPlan
+from allocation.parsing import InputKind, parse_inbox_file
 from allocation.service_layer import publishing, runs
 from allocation.service_layer.allocating import KEY, record_plan
 from allocation.service_layer.changes import withdraw

@@ -86,27 +86,50 @@ def test_a_new_in_stock_batch_pulls_an_inbound_reservation_forward(wh: Warehouse
     assert events == [("reserve", "ship", 4), ("pick", "st", 4), ("release", "ship", 4)]
 
 
-def test_a_batch_cut_below_its_picks_withdraws_the_lowest_priority_pick_and_reopens_it(
+def test_a_batch_cut_below_its_picks_withdraws_only_the_excess_from_the_last_pick_and_reopens_it(
     wh: Warehouse,
 ) -> None:
     wh.drop("batches/1.csv", f"{BATCHES}\nst,CHAIR,5,")
-    wh.drop("order_lines/1.csv", f"{LINES}\no1,CHAIR,3,1,\no2,CHAIR,2,0,")
-    wh.run()  # both picked: o1 3, o2 2
-    wh.drop("batches/2.csv", f"{BATCHES}\nst,CHAIR,3,")  # 2 damaged after the pick list went out
+    wh.drop("order_lines/1.csv", f"{LINES}\no1,CHAIR,2,1,\no2,CHAIR,3,0,")
+    wh.run()  # both picked: o1 (priority 1) 2, o2 3
+    wh.drop("batches/2.csv", f"{BATCHES}\nst,CHAIR,4,")  # 1 damaged after the pick list went out
 
-    second = wh.run()  # o2 (priority 0) gives way; o1 keeps its 3
+    second = wh.run()  # 1 too many on st: o2 (last in demand order) gives way by 1, keeps 2
 
     withdrawals = wh.output("withdrawals", second)
     assert withdrawals.select("order_id", "sku", "batch_ref", "qty").rows() == [
-        ("o2", "CHAIR", "st", 2)
+        ("o2", "CHAIR", "st", 1)
     ]
-    assert wh.output("shortages", second).rows() == [("o2", "CHAIR", 2, 0, 2)]
+    assert wh.held() == [("o1", "CHAIR", "st", "picked", 2), ("o2", "CHAIR", "st", "picked", 2)]
+    assert wh.output("shortages", second).rows() == [("o2", "CHAIR", 3, 2, 1)]
     wh.drop("batches/3.csv", f"{BATCHES}\nst,CHAIR,6,")  # recounted: 6 after all
 
-    third = wh.run()
+    third = wh.run()  # o2, reopened, picks the 1 it lost
 
-    assert wh.picks(third) == [("o2", "CHAIR", "st", 2)]
-    assert wh.held() == [("o1", "CHAIR", "st", "picked", 3), ("o2", "CHAIR", "st", "picked", 2)]
+    assert wh.picks(third) == [("o2", "CHAIR", "st", 1)]
+    assert wh.held() == [("o1", "CHAIR", "st", "picked", 2), ("o2", "CHAIR", "st", "picked", 3)]
+
+
+def test_a_deeper_cut_takes_all_of_the_last_pick_and_only_the_rest_from_the_one_before(
+    wh: Warehouse,
+) -> None:
+    wh.drop("batches/1.csv", f"{BATCHES}\nst,CHAIR,6,")
+    wh.drop("order_lines/1.csv", f"{LINES}\no1,CHAIR,2,2,\no2,CHAIR,2,1,\no3,CHAIR,2,0,")
+    wh.run()  # all three picked, 2 each, in demand order o1, o2, o3
+    wh.drop("batches/2.csv", f"{BATCHES}\nst,CHAIR,3,")
+
+    second = wh.run()  # 3 too many: o3 gives way by its 2, o2 by 1, o1 keeps its 2
+
+    withdrawals = wh.output("withdrawals", second)
+    assert sorted(withdrawals.select("order_id", "batch_ref", "qty").rows()) == [
+        ("o2", "st", 1),
+        ("o3", "st", 2),
+    ]
+    assert wh.held() == [("o1", "CHAIR", "st", "picked", 2), ("o2", "CHAIR", "st", "picked", 1)]
+    assert wh.output("shortages", second).rows() == [
+        ("o2", "CHAIR", 2, 1, 1),
+        ("o3", "CHAIR", 2, 0, 2),
+    ]
 
 
 def test_cancelling_before_and_after_picking_releases_and_withdraws(wh: Warehouse) -> None:

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from allocation.adapters.inbox_files import REJECT_SCHEMA, InputKind, ParsedFile, parse_inbox_file
 from allocation.contracts.inputs import CONTRACTS
+from allocation.parsing import REJECT_SCHEMA, InputKind, ParsedFile, parse_inbox_file
 
 SAMPLE_INBOX = Path(__file__).parents[2] / "data" / "inbox"
 
