@@ -6,6 +6,7 @@ views and history tables they come from, for the two nights of `analyst_scenario
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
+from importlib.resources import files
 from pathlib import Path
 
 import polars as pl
@@ -81,31 +83,40 @@ def page(nights: tuple[DuckDBWarehouse, list[RunSummary]]) -> str:
     return render_run_report(warehouse, second.run_id)
 
 
+def cells_of(page: str, table_id: str) -> list[str]:
+    """The text of every body cell of the table with this id, row by row, unescaped."""
+    table = re.search(rf'<table id="{table_id}">.*?</table>', page, re.S)
+    assert table is not None, table_id
+    return [html.unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", table.group(0))]
+
+
 def run_row(warehouse: DuckDBWarehouse, run_id: str) -> dict[str, object]:
     return warehouse.query("SELECT * FROM run_history WHERE run_id = ?", [run_id]).row(
         0, named=True
     )
 
 
-def a_run_with_only_rejects(warehouse: DuckDBWarehouse, value: str, reason: str) -> str:
-    """A committed run that read one bad row and allocated nothing (no batch, no line)."""
+def a_run_with_only_rejects(
+    warehouse: DuckDBWarehouse, value: str, reason: str, *, rows: int = 1
+) -> str:
+    """A committed run that read `rows` bad rows and allocated nothing (no batch, no line)."""
     run = runs.new_run(date(2026, 11, 28), Policy.SPLIT)
     runs.start_run(warehouse, run)
     warehouse.append(
         "rejects",
         pl.DataFrame(
             {
-                "run_id": [run.run_id],
-                "file": ["order_lines/<night>.csv"],
-                "row_number": [1],
-                "column": ["sku"],
-                "check": ["not_blank"],
-                "value": [value],
-                "reason": [reason],
+                "file": "order_lines/<night>.csv",
+                "row_number": range(1, rows + 1),
+                "column": "sku",
+                "check": "not_blank",
+                "value": value,
+                "reason": reason,
             }
         ),
+        run_id=run.run_id,
     )
-    runs.finish_run(warehouse, run, {"rows_read": 1, "rows_rejected": 1, "files_read": 1})
+    runs.finish_run(warehouse, run, {"rows_read": rows, "rows_rejected": rows, "files_read": 1})
     return run.run_id
 
 
@@ -187,11 +198,15 @@ def test_the_short_sku_table_shows_stock_as_sku_summary_does(
     summary = warehouse.query(
         "SELECT in_stock, inbound, next_eta FROM sku_summary WHERE sku = 'CHAIR'"
     ).row(0)
-    table = re.search(r'<table id="short-skus">.*?</table>', page, re.S)
-    assert table is not None
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", table.group(0))
     in_stock, inbound, next_eta = summary
-    assert cells == ["CHAIR", "7", "2", str(in_stock), str(inbound), next_eta.isoformat()]
+    assert cells_of(page, "short-skus") == [
+        "CHAIR",
+        "7",
+        "2",
+        str(in_stock),
+        str(inbound),
+        next_eta.isoformat(),
+    ]
 
 
 def test_the_stock_bars_are_stock_in_hand_then_inbound_by_week_of_eta(page: str) -> None:
@@ -253,9 +268,16 @@ def test_text_from_the_data_is_escaped() -> None:
     with DuckDBWarehouse(":memory:") as warehouse:
         run_id = a_run_with_only_rejects(warehouse, hostile, f"sku {hostile} is blank")
         page = render_run_report(warehouse, run_id)
+    elements = Elements(page)
     assert "<script" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
-    assert "order_lines/&lt;night&gt;.csv" in page
+    assert "script" not in {tag for tag, _ in elements.tags}
+    assert cells_of(page, "rejects") == [
+        "order_lines/<night>.csv",
+        "1",
+        "sku",
+        hostile,
+        f"sku {hostile} is blank",
+    ]
     for chart in re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL):
         ET.fromstring(chart)
 
@@ -269,6 +291,28 @@ def test_a_run_with_no_batches_lines_or_files_says_so_instead_of_drawing_empty_c
     assert "No line was short after this run." in elements.text["short"]
     assert "No batches yet." in elements.text["stock"]
     assert "No input file in the inbox." in elements.text["files"]
+
+
+def test_the_page_lists_the_first_fifty_rejects_and_counts_the_rest() -> None:
+    with DuckDBWarehouse(":memory:") as warehouse:
+        run_id = a_run_with_only_rejects(warehouse, "", "sku must not be blank", rows=53)
+        page = render_run_report(warehouse, run_id)
+    elements = Elements(page)
+    assert [int(b["data-value"]) for b in elements.with_attribute("data-reason")] == [53]
+    listed_rows = cells_of(page, "rejects")[1::5]
+    assert listed_rows == [str(n) for n in range(1, 51)]
+    assert "\u2026 and 3 more in the run's rejects file." in elements.text["rejected"]
+
+
+def test_the_page_carries_its_stylesheet_as_written() -> None:
+    stylesheet = files("allocation.reporting").joinpath("templates", "report.css").read_text()
+    assert "--ink: #1f2937" in stylesheet
+    with DuckDBWarehouse(":memory:") as warehouse:
+        run_id = a_run_with_only_rejects(warehouse, "", "sku must not be blank")
+        page = render_run_report(warehouse, run_id)
+    style = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert style is not None
+    assert style.group(1).strip() == stylesheet.strip()
 
 
 def test_a_failed_run_shows_why_it_failed() -> None:
@@ -314,16 +358,17 @@ def test_publishing_writes_the_report_under_its_key_and_returns_where(
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium is not installed (apt-get install -y chromium); the browser check is skipped",
 )
-def test_the_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
+
+
+def chromium(page: str, tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Open the page from a file in headless Chromium, offline, with a throwaway profile."""
     assert CHROMIUM is not None
     report = tmp_path / "report.html"
     report.write_text(page)
-    screenshot = tmp_path / "report.png"
-    started = datetime.now(UTC)
     browser = subprocess.run(
         [
             CHROMIUM,
@@ -336,8 +381,7 @@ def test_the_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> N
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={screenshot}",
-            "--window-size=1200,2000",
+            *arguments,
             report.as_uri(),
         ],
         capture_output=True,
@@ -346,7 +390,41 @@ def test_the_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> N
         check=False,
     )
     assert browser.returncode == 0, browser.stderr[-2000:]
+    return browser
+
+
+@needs_chromium
+def test_the_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
+    screenshot = tmp_path / "report.png"
+    started = datetime.now(UTC)
+    chromium(page, tmp_path, f"--screenshot={screenshot}", "--window-size=1200,2000")
     data = screenshot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 20_000, f"screenshot of {len(data)} bytes: is the page blank?"
     assert (datetime.now(UTC) - started).total_seconds() < 120
+
+
+@needs_chromium
+def test_chromium_shows_the_run_id_and_its_headline_figures(
+    nights: tuple[DuckDBWarehouse, list[RunSummary]], page: str, tmp_path: Path
+) -> None:
+    _, (_, second) = nights
+    dom = Elements(chromium(page, tmp_path, "--dump-dom").stdout)
+    assert dom.text["run-id"] == second.run_id
+    assert dom.text["run-status"] == "committed"
+    # The analyst scenario's second night: 4 of 6 lines in full, 34 of 41 units, 7 short.
+    assert {key: dom.text[f"fig-{key}"] for key in ("line-fill-rate", "unit-fill-rate")} == {
+        "line-fill-rate": "66.7%",
+        "unit-fill-rate": "82.9%",
+    }
+    assert {
+        key: dom.text[f"fig-{key}"]
+        for key in ("units-allocated", "units-short", "lines-full", "rows-rejected")
+    } == {"units-allocated": "34", "units-short": "7", "lines-full": "4", "rows-rejected": "3"}
+    assert len(dom.with_attribute("data-series")) == 4  # two rates of two runs
+    assert [s["data-week"] for s in dom.with_attribute("data-week")] == [
+        "in-stock",
+        "2026-11-30",
+        "2026-12-07",
+        "2026-12-14",
+    ]
