@@ -22,7 +22,7 @@ import polars as pl
 
 from allocation.adapters.storage import ObjectStorage
 from allocation.adapters.views import sku_stock
-from allocation.adapters.warehouse import Warehouse
+from allocation.adapters.warehouse import DuckDBWarehouse as Warehouse  # reads SQL: DuckDB only
 
 HISTORY_RUNS: Final = 30
 TOP_SHORT_SKUS: Final = 10
