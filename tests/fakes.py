@@ -144,7 +144,7 @@ class FakeWarehouse(Warehouse):
         return (lines if status is None else lines.filter(status=status)).select(columns)
 
     def last_arrival(self) -> int:
-        return int(self.tables["order_lines"]["arrival"].max() or 0)  # type: ignore[arg-type]
+        return int(self.tables["order_lines"].select(pl.col("arrival").max()).item() or 0)
 
     def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
         def held(status: AllocationStatus) -> pl.Expr:
