@@ -1,8 +1,9 @@
 """The warehouse store: repository and unit of work over the DuckDB file analysts query.
 
-`Warehouse` is the small interface the services are written against; `DuckDBWarehouse` is the
-real one. A unit of work is one transaction: everything a run changes is committed together
-or not at all. Nothing connects until the unit of work is entered.
+`Warehouse` is the interface the services are written against: named operations that read
+and write frames, no SQL. `DuckDBWarehouse` is the real one; its SQL lives in
+`warehouse_reads` and `warehouse_writes`. A unit of work is one transaction: everything a run
+changes is committed together or not at all. Nothing connects until the unit of work is entered.
 """
 
 from __future__ import annotations
@@ -10,31 +11,28 @@ from __future__ import annotations
 import abc
 import re
 import time
+from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Self
 
 import duckdb
 import polars as pl
 
 from allocation.adapters import schema, views
+from allocation.adapters.report_reads import DuckDBReportReads
+from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
+from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
+from allocation.domain.status import AllocationStatus, LineStatus
 
-APPENDABLE_TABLES: Final = frozenset(
-    {
-        "ingested_files",
-        "rejects",
-        "run_allocations",
-        "pick_list_lines",
-        "run_shortages",
-        "withdrawals",
-        "ledger",
-        "order_lines",  # rows are added here; only their status changes afterwards
-    }
-)
-_ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
-"""An allocation's key within one status (one row per key and status)."""
-_SAME_ALLOCATION: Final = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
-"""SQL: allocation `a` (a table row) has the key of row `r` (a registered frame's row)."""
+__all__ = [
+    "APPENDABLE_TABLES",
+    "DuckDBWarehouse",
+    "OverFrozen",
+    "Warehouse",
+    "WarehouseBusy",
+]
 
 
 class WarehouseBusy(Exception):  # noqa: N818 - what an operator sees: the warehouse is busy
@@ -42,7 +40,10 @@ class WarehouseBusy(Exception):  # noqa: N818 - what an operator sees: the wareh
 
 
 class Warehouse(abc.ABC):
-    """Repository and unit of work: the state the services read and change, one transaction."""
+    """Repository and unit of work: the state the services read and change, one transaction.
+
+    Reads return Polars frames (or plain values); writes take frames. No operation takes SQL.
+    """
 
     def __enter__(self) -> Self:
         return self
@@ -63,9 +64,93 @@ class Warehouse(abc.ABC):
     def rollback(self) -> None:
         """Forget every uncommitted change (a no-op after commit)."""
 
+    # --- order lines ---------------------------------------------------------------------------
+
     @abc.abstractmethod
-    def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
-        """Read a frame with SQL (reads only; writes go through the methods below)."""
+    def lines(self, *columns: str, status: LineStatus | None = None) -> pl.DataFrame:
+        """The given columns of every order line, or of the lines of one status."""
+
+    def open_lines(self) -> pl.DataFrame:
+        """The open demand: order_id, sku, qty, priority, ordered_at, arrival."""
+        return self.lines(*DEMAND_COLUMNS, status=LineStatus.OPEN)
+
+    @abc.abstractmethod
+    def last_arrival(self) -> int:
+        """The arrival number of the last line received (0 before the first)."""
+
+    @abc.abstractmethod
+    def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """An order's lines (or one), in arrival order, with the units picked and reserved.
+
+        Columns: order_id, sku, qty, status, picked, reserved.
+        """
+
+    @abc.abstractmethod
+    def set_line_status(self, keys: pl.DataFrame, status: LineStatus) -> None:
+        """Set the status of the order lines whose `(order_id, sku)` are in `keys`."""
+
+    # --- batches -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def batches(self, *, sku: str | None = None, reference: str | None = None) -> pl.DataFrame:
+        """Batches (reference, sku, purchased_quantity, eta), of one sku or reference if given."""
+
+    @abc.abstractmethod
+    def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
+        """Insert new batches and update the sku-matching ones by reference."""
+
+    @abc.abstractmethod
+    def delete_batch(self, reference: str) -> None:
+        """Remove a batch (its allocations are taken back first, by the caller)."""
+
+    # --- allocations ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def allocations(self, status: AllocationStatus) -> pl.DataFrame:
+        """The allocations of one status: order_id, sku, batch_ref, qty."""
+
+    @abc.abstractmethod
+    def held_on_batches(
+        self, *, sku: str | None = None, reference: str | None = None
+    ) -> pl.DataFrame:
+        """Allocations (with status) on the batches `batches(sku=, reference=)` returns.
+
+        Columns: order_id, sku, batch_ref, qty, status; by batch_ref, status, order_id, sku.
+        """
+
+    @abc.abstractmethod
+    def held_by_order(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """Allocations (with status) of an order, or of one of its lines.
+
+        Columns: order_id, sku, batch_ref, qty, status; by sku, status, batch_ref.
+        """
+
+    @abc.abstractmethod
+    def over_frozen(self) -> OverFrozen:
+        """The batches whose picks exceed their quantity, with those picks and their lines."""
+
+    @abc.abstractmethod
+    def replace_allocations(
+        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    ) -> None:
+        """Make the allocations of one status equal `rows`.
+
+        `rows`: order_id, sku, batch_ref, qty, one row per key. An allocation whose qty
+        changes, or that is new, is stamped with `run_id`; one left as it was keeps its run.
+        """
+
+    @abc.abstractmethod
+    def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
+        """Add `rows`' quantities to the allocations of one status, stamping those with `run_id`.
+
+        A key already allocated grows by the row's qty; a new key is inserted.
+        """
+
+    @abc.abstractmethod
+    def drop_reservations_of_cancelled_lines(self) -> None:
+        """Delete every reservation whose order line is cancelled."""
+
+    # --- history: inputs, outputs, ledger ------------------------------------------------------
 
     @abc.abstractmethod
     def append(self, table: str, rows: pl.DataFrame, **same_for_every_row: object) -> None:
@@ -75,34 +160,54 @@ class Warehouse(abc.ABC):
         """
 
     @abc.abstractmethod
-    def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
-        """Insert new batches and update the sku-matching ones by reference."""
+    def ingested_hashes(self) -> set[str]:
+        """The content hashes of the input files already ingested (loaded or rejected)."""
 
     @abc.abstractmethod
-    def set_line_status(self, keys: pl.DataFrame, status: str) -> None:
-        """Set the status of the order lines whose `(order_id, sku)` are in `keys`."""
+    def run_outputs(self, run_id: str) -> dict[str, pl.DataFrame]:
+        """A run's recorded outputs, by name, in the columns of their published contracts.
 
-    @abc.abstractmethod
-    def replace_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
-        """Make the allocations of one status ('picked' or 'reserved') equal `rows`.
-
-        `rows`: order_id, sku, batch_ref, qty, one row per key. An allocation whose qty
-        changes, or that is new, is stamped with `run_id`; one left as it was keeps its run.
+        allocations, pick_lists (by line number), shortages, rejects, withdrawals.
         """
 
-    @abc.abstractmethod
-    def add_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
-        """Add `rows`' quantities to the allocations of one status, stamping those with `run_id`.
-
-        A key already allocated grows by the row's qty; a new key is inserted.
-        """
+    # --- runs ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def execute(self, sql: str, parameters: list[object] | None = None) -> None:
-        """Run one statement that changes run bookkeeping (`runs`), inside the transaction."""
+    def start_run(self, run_id: str, run_date: date, policy: str, started_at: datetime) -> None:
+        """Record a run as running."""
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: str, figures: Mapping[str, int], finished_at: datetime) -> None:
+        """Record a run's figures, and the run as committed."""
+
+    @abc.abstractmethod
+    def fail_run(self, run_id: str, reason: str, finished_at: datetime) -> None:
+        """Record a run as failed, and why."""
+
+    @abc.abstractmethod
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """A run's row in `runs`, by column name (None if there is no such run)."""
+
+    @abc.abstractmethod
+    def recent_runs(self, limit: int) -> pl.DataFrame:
+        """The latest runs' rows in `runs`, latest first."""
+
+    @abc.abstractmethod
+    def pending_publications(self) -> pl.DataFrame:
+        """Committed runs not yet published (run_id, run_date), in run order."""
+
+    @abc.abstractmethod
+    def mark_published(self, run_id: str, published_at: datetime) -> None:
+        """Record that a run's outputs are in the outbox."""
+
+    # --- invariants ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def invariant_breaches(self) -> dict[str, pl.DataFrame]:
+        """For each invariant (named by its rule), the rows that break it (none: it holds)."""
 
 
-class DuckDBWarehouse(Warehouse):
+class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
     """The warehouse in a DuckDB file: one writer process at a time, one transaction per unit."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 0.0) -> None:
@@ -160,139 +265,6 @@ class DuckDBWarehouse(Warehouse):
         if self._connection is not None:
             self._run("ROLLBACK")
             self._run("BEGIN TRANSACTION")
-
-    def query(self, sql: str, parameters: list[object] | None = None) -> pl.DataFrame:
-        """Run a read query and return a Polars frame."""
-        frame: pl.DataFrame = self.connection.sql(sql, params=parameters or None).pl()
-        return frame
-
-    def execute(self, sql: str, parameters: list[object] | None = None) -> None:
-        """Run one statement inside the transaction."""
-        self._run(sql, parameters or [])
-
-    def append(self, table: str, rows: pl.DataFrame, **same_for_every_row: object) -> None:
-        """Append rows by column name.
-
-        The columns the same for every row are added in SQL: as frame columns, a run id or a
-        reason would be written out once per row on the way to DuckDB (about half a gigabyte
-        for the ten million rows of a large first night's ledger).
-        """
-        if table not in APPENDABLE_TABLES:
-            raise ValueError(f"{table} is not a table rows are appended to")
-        if rows.height:
-            self._register("_rows", rows)
-            constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
-            self._run(
-                f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _rows",
-                same_for_every_row or None,
-            )
-            self.connection.unregister("_rows")
-
-    def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
-        """Insert or update batches by reference, keeping who created them."""
-        if not batches.height:
-            return
-        self._register("_batches", batches)
-        self._run(
-            """
-            INSERT INTO batches BY NAME
-            SELECT reference, sku, purchased_quantity, eta,
-                   $run_id AS created_run_id, $run_id AS updated_run_id
-            FROM _batches
-            ON CONFLICT (reference) DO UPDATE SET
-                purchased_quantity = excluded.purchased_quantity,
-                eta = excluded.eta,
-                updated_run_id = excluded.updated_run_id
-            """,
-            {"run_id": run_id},
-        )
-        self.connection.unregister("_batches")
-
-    def set_line_status(self, keys: pl.DataFrame, status: str) -> None:
-        """Update the status of the given lines."""
-        if not keys.height:
-            return
-        self._register("_keys", keys.select("order_id", "sku"))
-        self._run(
-            """
-            UPDATE order_lines SET status = $status
-            FROM _keys WHERE order_lines.order_id = _keys.order_id
-                        AND order_lines.sku = _keys.sku
-            """,
-            {"status": status},
-        )
-        self.connection.unregister("_keys")
-
-    def replace_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
-        """Make the allocations of `status` equal `rows`, touching only the rows that differ.
-
-        Most allocations are the same from night to night, so rows no longer wanted are
-        deleted, rows whose qty changed are updated in place, and only new keys are inserted,
-        rather than rewriting (and re-stamping) the whole table every night.
-        """
-        if not rows.height:
-            self._run("DELETE FROM allocations WHERE status = ?", [status])
-            return
-        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        parameters = {"status": status, "run_id": run_id}
-        self._run(
-            f"""
-            DELETE FROM allocations a WHERE a.status = $status
-            AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {_SAME_ALLOCATION})
-            """,
-            {"status": status},
-        )
-        self._run(
-            f"""
-            UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {_SAME_ALLOCATION} AND a.qty <> r.qty
-            """,
-            parameters,
-        )
-        self._insert_new_keys(parameters)
-
-    def add_allocations(self, status: str, rows: pl.DataFrame, run_id: str) -> None:
-        """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted."""
-        if not rows.height:
-            return
-        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        parameters = {"status": status, "run_id": run_id}
-        self._run(
-            f"""
-            UPDATE allocations a SET qty = a.qty + r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {_SAME_ALLOCATION}
-            """,
-            parameters,
-        )
-        self._insert_new_keys(parameters)
-
-    def _insert_new_keys(self, parameters: dict[str, str]) -> None:
-        """Insert the rows of `_allocations` whose key has no allocation of the status yet."""
-        self._run(
-            f"""
-            INSERT INTO allocations BY NAME
-            SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
-            FROM _allocations r
-            WHERE NOT EXISTS (
-                SELECT 1 FROM allocations a WHERE a.status = $status AND {_SAME_ALLOCATION}
-            )
-            """,
-            parameters,
-        )
-        self.connection.unregister("_allocations")
-
-    def _register(self, name: str, rows: pl.DataFrame) -> None:
-        """Make a frame readable in SQL as `name`, without copying its text.
-
-        Registered as is, a Polars frame reaches DuckDB as Arrow large strings, a copy of every
-        text value; Polars' newest Arrow export keeps its string views, which DuckDB reads as
-        they are. On millions of rows that halves the time of an insert and most of its memory.
-        """
-        self.connection.register(name, rows.to_arrow(compat_level=pl.CompatLevel.newest()))
-
-    def _run(self, sql: str, parameters: object = None) -> None:
-        """Run a statement to completion (DuckDB 2 keeps a result open until it is consumed)."""
-        self.connection.execute(sql, parameters).complete()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting up to `busy_timeout` seconds while another process holds it."""

@@ -17,6 +17,7 @@ import jinja2
 import polars as pl
 
 from allocation.adapters.report_reads import RunRecord
+from allocation.domain.status import FileStatus
 from allocation.reporting import charts, formats
 from allocation.reporting.data import REJECT_ROWS, RunReport
 
@@ -61,7 +62,7 @@ def render_report(report: RunReport) -> str:
         for r in report.stock_weeks.iter_rows(named=True)
     ]
     by_check = [(str(reason), int(n)) for reason, n in report.rejects_by_check.iter_rows()]
-    read = report.files.filter(pl.col("status") != "skipped")
+    read = report.files.filter(pl.col("status") != FileStatus.SKIPPED)
     return (
         _environment()
         .get_template("report.html.j2")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 
 import polars as pl
 
 from allocation.adapters.warehouse import Warehouse
+from allocation.domain import Allocation, Batch, Shortage
+from allocation.domain.status import AllocationStatus, LedgerEvent
+from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import NightPlan, pick_list, plan_night
 from allocation.service_layer.changes import withdraw_over_frozen
 from allocation.service_layer.runs import RunContext
@@ -29,20 +33,13 @@ class AllocationReport:
 def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationReport:
     """Withdraw picks that no longer fit, re-plan open demand against the rest, record it."""
     withdraw_over_frozen(warehouse, run)
-    picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
-    )
-    reserved_before = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'reserved'"
-    )
+    picked = warehouse.allocations(AllocationStatus.PICKED)
+    reserved_before = warehouse.allocations(AllocationStatus.RESERVED)
     # Batches and open lines are passed straight in, so they are freed once the plan is made
     # rather than held while it is written (about a gigabyte at ten million lines).
     plan = plan_night(
-        warehouse.query("SELECT reference, sku, purchased_quantity, eta FROM batches"),
-        warehouse.query(
-            "SELECT order_id, sku, qty, priority, ordered_at, arrival FROM order_lines "
-            "WHERE status = 'open'"
-        ),
+        warehouse.batches(),
+        warehouse.open_lines(),
         picked,
         run.policy,
     )
@@ -65,8 +62,8 @@ def record_plan(
     reserved_before: pl.DataFrame,
 ) -> None:
     """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
-    warehouse.add_allocations("picked", plan.picks, run.run_id)
-    warehouse.replace_allocations("reserved", plan.reservations, run.run_id)
+    warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
     warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     warehouse.append(
         "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}"), run_id=run.run_id
@@ -83,7 +80,7 @@ def _record_ledger(
     warehouse.append(
         "ledger",
         plan.picks,
-        event="pick",
+        event=LedgerEvent.PICK,
         reason="allocated from in-stock batch; on the pick list",
         **stamp,
     )
@@ -103,8 +100,41 @@ def _record_ledger(
         grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
         shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
     warehouse.append(
-        "ledger", grown, event="reserve", reason="re-planned onto inbound batch", **stamp
+        "ledger", grown, event=LedgerEvent.RESERVE, reason="re-planned onto inbound batch", **stamp
     )
     warehouse.append(
-        "ledger", shrunk, event="release", reason="re-planned away from inbound batch", **stamp
+        "ledger",
+        shrunk,
+        event=LedgerEvent.RELEASE,
+        reason="re-planned away from inbound batch",
+        **stamp,
+    )
+
+
+def plan_of_line(
+    made: Sequence[Allocation],
+    shortage: Shortage | None,
+    batches: Sequence[Batch],
+    reserved_before: pl.DataFrame,
+) -> NightPlan:
+    """One line's allocations in the shape of a night's plan, so a run's recording applies."""
+    by_reference = {batch.reference: batch for batch in batches}
+    allocations = pl.DataFrame(
+        [
+            (*astuple(a), by_reference[a.batch_ref].in_stock, by_reference[a.batch_ref].eta)
+            for a in made
+        ],
+        schema={**ALLOCATION_SCHEMA, "in_stock": pl.Boolean(), "eta": pl.Date()},
+        orient="row",
+    )
+    columns = list(ALLOCATION_SCHEMA)
+    reserved = allocations.filter(~pl.col("in_stock")).select(columns)
+    return NightPlan(
+        allocations=allocations,
+        picks=allocations.filter("in_stock").select(columns),
+        reservations=pl.concat([reserved_before, reserved]),
+        shortages=pl.DataFrame(
+            [] if shortage is None else [astuple(shortage)], schema=SHORTAGE_SCHEMA, orient="row"
+        ),
+        demand_lines=1,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from allocation.adapters.warehouse import Warehouse
+from allocation.domain.status import AllocationStatus, LedgerEvent, LineStatus
 from allocation.engine.plan import withdrawals_to_fit
 from allocation.parsing import REJECT_SCHEMA
 from allocation.service_layer.runs import RunContext
@@ -26,7 +27,7 @@ def apply_cancellations(
     """
     if cancellations is None or not cancellations.height:
         return 0, REJECT_SCHEMA.to_frame()
-    open_lines = warehouse.query("SELECT order_id, sku FROM order_lines WHERE status = 'open'")
+    open_lines = warehouse.lines(*KEY, status=LineStatus.OPEN)
     rows = cancellations.with_row_index("_row")
     whole_orders = rows.filter(pl.col("sku").is_null()).drop("sku").join(open_lines, on="order_id")
     single_lines = rows.filter(pl.col("sku").is_not_null()).join(open_lines, on=KEY)
@@ -43,19 +44,14 @@ def apply_cancellations(
         .otherwise(pl.format("order line {}/{} is not open: nothing to cancel", "order_id", "sku")),
     )
     lines = matched.select(KEY).unique(maintain_order=True)
-    picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
-    ).join(lines, on=KEY)
+    picked = warehouse.allocations(AllocationStatus.PICKED).join(lines, on=KEY)
     withdraw(warehouse, run, picked, "order line cancelled")
-    warehouse.set_line_status(lines, "cancelled")
-    warehouse.execute(
-        "DELETE FROM allocations WHERE status = 'reserved' AND (order_id, sku) IN "
-        "(SELECT (order_id, sku) FROM order_lines WHERE status = 'cancelled')"
-    )
+    warehouse.set_line_status(lines, LineStatus.CANCELLED)
+    warehouse.drop_reservations_of_cancelled_lines()
     warehouse.append(
         "ledger",
         lines.with_columns(
-            event=pl.lit("cancel"),
+            event=pl.lit(LedgerEvent.CANCEL),
             reason=pl.lit("cancelled by a cancellations file"),
             run_id=pl.lit(run.run_id),
             recorded_at=pl.lit(run.started_at),
@@ -66,28 +62,11 @@ def apply_cancellations(
 
 def withdraw_over_frozen(warehouse: Warehouse, run: RunContext) -> int:
     """Withdraw picks from batches whose quantity fell below what is frozen; return units."""
-    # `withdrawals_to_fit` decides, batch by batch; only the batches it would touch, their
-    # picks and those picks' lines are read, not every line ever received.
-    over_frozen = """
-        SELECT a.batch_ref FROM allocations a JOIN batches b ON b.reference = a.batch_ref
-        WHERE a.status = 'picked'
-        GROUP BY a.batch_ref, b.purchased_quantity HAVING sum(a.qty) > b.purchased_quantity
-    """
-    picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations "
-        f"WHERE status = 'picked' AND batch_ref IN ({over_frozen})"
-    )
-    if not picked.height:
+    # `withdrawals_to_fit` decides, batch by batch, over the batches it would touch only.
+    over = warehouse.over_frozen()
+    if not over.picks.height:
         return 0
-    batches = warehouse.query(
-        f"SELECT reference, purchased_quantity FROM batches WHERE reference IN ({over_frozen})"
-    )
-    lines = warehouse.query(
-        "SELECT order_id, sku, priority, ordered_at, arrival FROM order_lines "
-        "WHERE (order_id, sku) IN (SELECT (order_id, sku) FROM allocations "
-        f"WHERE status = 'picked' AND batch_ref IN ({over_frozen}))"
-    )
-    taken = withdrawals_to_fit(batches, picked, lines)
+    taken = withdrawals_to_fit(over.batches, over.picks, over.lines)
     withdraw(warehouse, run, taken, "batch quantity fell below quantity on pick lists")
     return int(taken["qty"].sum())
 
@@ -96,9 +75,7 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
     """Take back picked quantities: shrink the picks, publish withdrawals, write the ledger."""
     if not taken.height:
         return
-    picked = warehouse.query(
-        "SELECT order_id, sku, batch_ref, qty FROM allocations WHERE status = 'picked'"
-    )
+    picked = warehouse.allocations(AllocationStatus.PICKED)
     remaining = (
         picked.join(
             taken.select(*KEY, "batch_ref", taken_qty="qty"),
@@ -109,11 +86,14 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
         .filter(pl.col("qty") > 0)
         .drop("taken_qty")
     )
-    warehouse.replace_allocations("picked", remaining, run.run_id)
+    warehouse.replace_allocations(AllocationStatus.PICKED, remaining, run.run_id)
     stamped = taken.select(*KEY, "batch_ref", "qty").with_columns(
         run_id=pl.lit(run.run_id), reason=pl.lit(reason)
     )
     warehouse.append("withdrawals", stamped)
     warehouse.append(
-        "ledger", stamped.with_columns(event=pl.lit("withdraw"), recorded_at=pl.lit(run.started_at))
+        "ledger",
+        stamped.with_columns(
+            event=pl.lit(LedgerEvent.WITHDRAW), recorded_at=pl.lit(run.started_at)
+        ),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from allocation.adapters.warehouse import Warehouse
+from allocation.domain.status import FileStatus, LineStatus
 from allocation.faults import fault_point
 from allocation.parsing import REJECT_SCHEMA, ParsedFile, parse_inbox_file
 from allocation.service_layer.changes import apply_cancellations
@@ -28,7 +29,7 @@ class FileAccount:
     location: str
     size: int
     content_hash: str
-    status: str
+    status: FileStatus
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -63,7 +64,7 @@ class LoadReport:
         return sum(f.rows_rejected for f in self.files)
 
     def count(self, status: str) -> int:
-        """Number of files with the given status ('loaded', 'rejected', 'skipped')."""
+        """Number of files with the given status (a `FileStatus`)."""
         return sum(1 for f in self.files if f.status == status)
 
 
@@ -71,15 +72,11 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     """Parse the files not seen before, apply the cross-file rules, and load the good rows."""
     started = time.perf_counter()
     report = LoadReport()
-    seen = set(
-        warehouse.query("SELECT content_hash FROM ingested_files WHERE status <> 'skipped'")[
-            "content_hash"
-        ].to_list()
-    )
+    seen = warehouse.ingested_hashes()
     parsed: list[tuple[FetchedFile, ParsedFile]] = []
     for item in fetched:
         if item.content_hash in seen:
-            report.files.append(_account(item, "skipped", reason="already ingested"))
+            report.files.append(_account(item, FileStatus.SKIPPED, reason="already ingested"))
             continue
         seen.add(item.content_hash)
         result = parse_inbox_file(item.file.kind, item.file.key, item.data)
@@ -116,10 +113,10 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     rejected_by_file = dict(zip(rejected_rows["file"], rejected_rows["n"], strict=True))
     for item, result in parsed:
         if result.file_error is not None:
-            account = _account(item, "rejected", reason=result.file_error)
+            account = _account(item, FileStatus.REJECTED, reason=result.file_error)
             account.rows_read = account.rows_rejected = result.rows_read
         else:
-            account = _account(item, "loaded")
+            account = _account(item, FileStatus.LOADED)
             account.rows_read = result.rows_read
             account.rows_rejected = int(rejected_by_file.get(item.file.key, 0))
             account.rows_loaded = result.rows_read - account.rows_rejected
@@ -137,7 +134,7 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     return report
 
 
-def _account(item: FetchedFile, status: str, reason: str | None = None) -> FileAccount:
+def _account(item: FetchedFile, status: FileStatus, reason: str | None = None) -> FileAccount:
     return FileAccount(
         kind=item.file.kind,
         location=item.file.url,
@@ -187,7 +184,7 @@ def _batches_to_load(
     repeats = rows.clear() if rows["_first"].all() else rows
     duplicates = repeats.with_columns(reason=first_seen).filter(~pl.col("_first"))
     rows = rows.filter("_first").drop("_first")
-    existing = warehouse.query("SELECT reference, sku AS existing_sku FROM batches")
+    existing = warehouse.batches().select("reference", existing_sku="sku")
     rows = rows.join(existing, on="reference", how="left", maintain_order="left")
     sku_change = pl.col("existing_sku").is_not_null() & (pl.col("existing_sku") != pl.col("sku"))
     changed = rows.filter(sku_change)
@@ -223,7 +220,7 @@ def lines_to_load(
     if rows is None:
         return pl.DataFrame(), REJECT_SCHEMA.to_frame(), 0
     rows = rows.with_row_index("_order")
-    existing = warehouse.query("SELECT order_id, sku, qty AS known_qty FROM order_lines")
+    existing = warehouse.lines("order_id", "sku", "qty").rename({"qty": "known_qty"})
     if existing.height:
         rows = rows.join(existing, on=["order_id", "sku"], how="left", maintain_order="left")
     else:
@@ -271,7 +268,7 @@ def insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> N
     """Insert new lines, numbering their arrival after every line already received."""
     if not rows.height:
         return
-    last = warehouse.query("SELECT coalesce(max(arrival), 0) AS last FROM order_lines")["last"][0]
+    last = warehouse.last_arrival()
     warehouse.append(
         "order_lines",
         rows.sort("_order").select(
@@ -284,6 +281,6 @@ def insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> N
             source_file="file",
             row_number=pl.col("row_number").cast(pl.Int64),
         ),
-        status="open",
+        status=LineStatus.OPEN,
         run_id=run.run_id,
     )

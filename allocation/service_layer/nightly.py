@@ -19,6 +19,7 @@ from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, Warehouse
 from allocation.domain.policy import Policy
+from allocation.domain.status import FileStatus
 from allocation.faults import fault_point
 from allocation.service_layer import allocating, inbox, loading, publishing, run_report, runs
 from allocation.service_layer.report import run_figures
@@ -52,7 +53,7 @@ def publish_to(warehouse: Warehouse, outbox_url: str) -> list[str]:
     return publishing.publish_pending(warehouse, ParquetPublisher(open_storage(outbox_url)))
 
 
-def publish_report_to(warehouse: Warehouse, outbox_url: str, run_id: str) -> str:
+def publish_report_to(warehouse: DuckDBWarehouse, outbox_url: str, run_id: str) -> str:
     """Render the run's HTML report into the outbox; return its location."""
     return run_report.publish_run_report(warehouse, open_storage(outbox_url), run_id)
 
@@ -74,7 +75,7 @@ class Stages:
         runs.RunSummary,
     ] = commit_run
     publish: Callable[[Warehouse, str], list[str]] = publish_to
-    report: Callable[[Warehouse, str, str], str] = publish_report_to
+    report: Callable[[DuckDBWarehouse, str, str], str] = publish_report_to
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def run_night(
                 f"{load.rows_read:,}",
                 f"{load.rows_loaded:,}",
                 f"{load.rows_rejected:,}",
-                load.count("skipped"),
+                load.count(FileStatus.SKIPPED),
             )
             with _timed(seconds, "allocate"):
                 allocation = stages.allocate(warehouse, run)

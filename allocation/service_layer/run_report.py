@@ -1,15 +1,15 @@
 """Publish a run's HTML report: read its figures, render the page, write it to the outbox.
 
-The reads are `allocation.adapters.report_reads`; the page is `allocation.reporting`.
+The reads are the warehouse's (`allocation.adapters.report_reads`); the page is
+`allocation.reporting`.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from allocation.adapters import report_reads
+from allocation.adapters.report_reads import RunReportReads
 from allocation.adapters.storage import ObjectStorage
-from allocation.adapters.warehouse import Warehouse
 from allocation.reporting import (
     HISTORY_RUNS,
     REJECT_ROWS,
@@ -24,7 +24,7 @@ def report_key(run_id: str, run_date: date) -> str:
     return f"reports/run_date={run_date.isoformat()}/{run_id}.html"
 
 
-def publish_run_report(warehouse: Warehouse, outbox: ObjectStorage, run_id: str) -> str:
+def publish_run_report(warehouse: RunReportReads, outbox: ObjectStorage, run_id: str) -> str:
     """Render the run's report, write it to the outbox and return its location."""
     report = read_run_report(warehouse, run_id)
     key = report_key(run_id, report.run.run_date)
@@ -32,22 +32,22 @@ def publish_run_report(warehouse: Warehouse, outbox: ObjectStorage, run_id: str)
     return outbox.describe(key)
 
 
-def render_run_report(warehouse: Warehouse, run_id: str) -> str:
+def render_run_report(warehouse: RunReportReads, run_id: str) -> str:
     """The run's report as a complete HTML page."""
     return render_report(read_run_report(warehouse, run_id))
 
 
-def read_run_report(warehouse: Warehouse, run_id: str) -> RunReport:
+def read_run_report(warehouse: RunReportReads, run_id: str) -> RunReport:
     """Everything the run's report shows, read from the warehouse."""
-    run = report_reads.run_record(warehouse, run_id)
+    run = warehouse.run_record(run_id)
     if run is None:
         raise ValueError(f"no run {run_id!r} in the warehouse")
     return RunReport(
         run=run,
-        history=report_reads.fill_rate_history(warehouse, run, HISTORY_RUNS),
-        short_skus=report_reads.top_short_skus(warehouse, run_id, TOP_SHORT_SKUS),
-        stock_weeks=report_reads.stock_by_week_of_eta(warehouse),
-        rejects_by_check=report_reads.rejects_by_check(warehouse, run_id),
-        rejected_rows=report_reads.first_rejected_rows(warehouse, run_id, REJECT_ROWS),
-        files=report_reads.files_of_run(warehouse, run_id),
+        history=warehouse.fill_rate_history(run, HISTORY_RUNS),
+        short_skus=warehouse.top_short_skus(run_id, TOP_SHORT_SKUS),
+        stock_weeks=warehouse.stock_by_week_of_eta(),
+        rejects_by_check=warehouse.rejects_by_check(run_id),
+        rejected_rows=warehouse.first_rejected_rows(run_id, REJECT_ROWS),
+        files=warehouse.files_of_run(run_id),
     )

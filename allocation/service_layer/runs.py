@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain.policy import Policy
+from allocation.domain.status import RunStatus
 from allocation.faults import fault_point
 
 
@@ -28,7 +29,7 @@ class RunSummary:
     run_id: str
     run_date: date
     policy: str
-    status: str
+    status: RunStatus
     files_read: int
     files_skipped: int
     files_rejected: int
@@ -44,6 +45,23 @@ class RunSummary:
     pick_list_lines: int
 
 
+@dataclass(frozen=True)
+class RunListing:
+    """One row of the runs list: a nightly run or an operation."""
+
+    run_id: str
+    run_date: date
+    policy: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None
+    published_at: datetime | None
+    units_allocated: int
+    units_short: int
+    pick_list_lines: int
+    reason: str | None
+
+
 def new_run(run_date: date, policy: Policy, now: datetime | None = None) -> RunContext:
     """A fresh run id that sorts by time: `<run date>-<start time>-<random suffix>`."""
     started = now or datetime.now(UTC)
@@ -53,20 +71,12 @@ def new_run(run_date: date, policy: Policy, now: datetime | None = None) -> RunC
 
 def start_run(warehouse: Warehouse, run: RunContext) -> None:
     """Record the run as running (inside the run's transaction)."""
-    warehouse.execute(
-        "INSERT INTO runs (run_id, run_date, policy, started_at, status) "
-        "VALUES (?, ?, ?, ?, 'running')",
-        [run.run_id, run.run_date, str(run.policy), run.started_at],
-    )
+    warehouse.start_run(run.run_id, run.run_date, str(run.policy), run.started_at)
 
 
 def finish_run(warehouse: Warehouse, run: RunContext, figures: dict[str, int]) -> RunSummary:
     """Record the run's figures as committed and commit the run's transaction."""
-    columns = ", ".join(f"{name} = ?" for name in figures)
-    warehouse.execute(
-        f"UPDATE runs SET {columns}, status = 'committed', finished_at = ? WHERE run_id = ?",
-        [*figures.values(), datetime.now(UTC), run.run_id],
-    )
+    warehouse.finish_run(run.run_id, figures, datetime.now(UTC))
     fault_point("before-commit")
     warehouse.commit()
     return summary_of(warehouse, run.run_id)
@@ -76,17 +86,23 @@ def record_failure(warehouse: Warehouse, run: RunContext, reason: str) -> None:
     """Undo the run's changes, then record that it failed and why, in a transaction of its own."""
     warehouse.rollback()
     start_run(warehouse, run)
-    warehouse.execute(
-        "UPDATE runs SET status = 'failed', reason = ?, finished_at = ? WHERE run_id = ?",
-        [reason, datetime.now(UTC), run.run_id],
-    )
+    warehouse.fail_run(run.run_id, reason, datetime.now(UTC))
     warehouse.commit()
 
 
 def summary_of(warehouse: Warehouse, run_id: str) -> RunSummary:
-    """Read a run's summary back from `runs`."""
-    names = [name for name in RunSummary.__dataclass_fields__ if name != "run_id"]
-    row = warehouse.query(f"SELECT {', '.join(names)} FROM runs WHERE run_id = ?", [run_id]).row(
-        0, named=True
-    )
-    return RunSummary(run_id=run_id, **row)
+    """Read a run's summary back from `runs` (the run must exist)."""
+    row = warehouse.run(run_id)
+    if row is None:
+        raise LookupError(f"no run {run_id}")
+    fields = {name: row[name] for name in RunSummary.__dataclass_fields__}
+    return RunSummary(**{**fields, "status": RunStatus(row["status"])})
+
+
+def recent_runs(warehouse: Warehouse, limit: int) -> list[RunListing]:
+    """The most recent runs and operations, latest first."""
+    listed = []
+    for row in warehouse.recent_runs(limit).iter_rows(named=True):
+        fields = {name: row[name] for name in RunListing.__dataclass_fields__}
+        listed.append(RunListing(**{**fields, "status": RunStatus(row["status"])}))
+    return listed

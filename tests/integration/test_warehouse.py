@@ -13,6 +13,7 @@ import pytest
 
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
+from allocation.domain.status import AllocationStatus
 
 
 def batch_rows(*references: str) -> pl.DataFrame:
@@ -138,10 +139,14 @@ def test_replacing_allocations_stamps_only_the_new_and_changed_rows_with_the_run
 ) -> None:
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
         warehouse.replace_allocations(
-            "reserved", allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1)), "r1"
+            AllocationStatus.RESERVED,
+            allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1)),
+            "r1",
         )
         warehouse.replace_allocations(
-            "reserved", allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1)), "r2"
+            AllocationStatus.RESERVED,
+            allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1)),
+            "r2",
         )
         rows = warehouse.query(
             "SELECT order_id, batch_ref, qty, run_id FROM allocations ORDER BY order_id"
@@ -151,9 +156,13 @@ def test_replacing_allocations_stamps_only_the_new_and_changed_rows_with_the_run
 
 def test_adding_allocations_grows_held_keys_and_inserts_new_ones(tmp_path: Path) -> None:
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
-        warehouse.add_allocations("picked", allocation_rows(("o1", "b1", 2), ("o2", "b1", 3)), "r1")
-        warehouse.add_allocations("picked", allocation_rows(("o1", "b1", 5), ("o3", "b2", 1)), "r2")
-        warehouse.add_allocations("reserved", allocation_rows(("o1", "b1", 1)), "r2")
+        warehouse.add_allocations(
+            AllocationStatus.PICKED, allocation_rows(("o1", "b1", 2), ("o2", "b1", 3)), "r1"
+        )
+        warehouse.add_allocations(
+            AllocationStatus.PICKED, allocation_rows(("o1", "b1", 5), ("o3", "b2", 1)), "r2"
+        )
+        warehouse.add_allocations(AllocationStatus.RESERVED, allocation_rows(("o1", "b1", 1)), "r2")
         rows = warehouse.query(
             "SELECT order_id, batch_ref, qty, status, run_id FROM allocations ORDER BY ALL"
         ).rows()

@@ -18,6 +18,7 @@ from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.storage import MemoryStorage
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain import OutOfStock, Policy, UnknownSku
+from allocation.domain.status import AllocationStatus, LineStatus
 from allocation.service_layer import operations
 from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 from allocation.service_layer.invariants import check_invariants
@@ -86,11 +87,11 @@ def op() -> Iterator[Operator]:
 
 
 def picked(order_id: str, batch_ref: str, qty: int, sku: str = "CHAIR") -> Held:
-    return Held(order_id, sku, batch_ref, qty, "picked")
+    return Held(order_id, sku, batch_ref, qty, AllocationStatus.PICKED)
 
 
 def reserved(order_id: str, batch_ref: str, qty: int, sku: str = "CHAIR") -> Held:
-    return Held(order_id, sku, batch_ref, qty, "reserved")
+    return Held(order_id, sku, batch_ref, qty, AllocationStatus.RESERVED)
 
 
 # Batches
@@ -188,7 +189,7 @@ def test_forcing_a_delete_withdraws_the_picks_drops_reservations_and_keeps_lines
     assert op.published("withdrawals", released.run_id).select(
         "order_id", "batch_ref", "qty", "reason"
     ).rows() == [("o1", "b-stock", 10, "batch b-stock deleted by an operator")]
-    assert op.line("o1", "CHAIR") == LineState("o1", "CHAIR", 12, "open", 0, 2, 10)
+    assert op.line("o1", "CHAIR") == LineState("o1", "CHAIR", 12, LineStatus.OPEN, 0, 2, 10)
 
     released = op.delete("b-ship", force=True)
     assert released.released == (reserved("o1", "b-ship", 2), reserved("o2", "b-ship", 1))
@@ -204,7 +205,9 @@ def test_a_line_allocated_from_stock_is_on_the_published_pick_list(op: Operator)
     allocated = op.allocate("o1", "CHAIR", 4)
 
     assert allocated.allocations == (picked("o1", "b-stock", 4),)
-    assert allocated.line == LineState("o1", "CHAIR", 4, "open", picked=4, reserved=0, short=0)
+    assert allocated.line == LineState(
+        "o1", "CHAIR", 4, LineStatus.OPEN, picked=4, reserved=0, short=0
+    )
     pick_list = op.published("pick_lists", allocated.run_id)
     assert_frame_equal(
         pick_list,
@@ -242,7 +245,9 @@ def test_a_partly_filled_line_stays_open_with_the_rest_as_a_backorder(op: Operat
     allocated = op.allocate("o1", "CHAIR", 20)
 
     assert allocated.allocations == (picked("o1", "b-stock", 10), reserved("o1", "b-ship", 5))
-    assert allocated.line == LineState("o1", "CHAIR", 20, "open", picked=10, reserved=5, short=5)
+    assert allocated.line == LineState(
+        "o1", "CHAIR", 20, LineStatus.OPEN, picked=10, reserved=5, short=5
+    )
     assert op.published("shortages", allocated.run_id).rows() == [("o1", "CHAIR", 20, 15, 5)]
     summary = operations.show_run(op.warehouse, str(allocated.run_id))
     assert (summary.lines_allocated_part, summary.units_allocated, summary.units_short) == (
@@ -340,7 +345,7 @@ def test_deallocating_picked_units_publishes_a_withdrawal_and_keeps_the_line_ope
         "order_id", "sku", "batch_ref", "qty", "reason"
     ).rows() == [("o1", "CHAIR", "b-stock", 4, "deallocated by an operator")]
     assert op.ledger(released.run_id) == [("withdraw", "b-stock", 4)]
-    assert op.line("o1", "CHAIR") == LineState("o1", "CHAIR", 4, "open", 0, 0, short=4)
+    assert op.line("o1", "CHAIR") == LineState("o1", "CHAIR", 4, LineStatus.OPEN, 0, 0, short=4)
     assert op.available("b-stock") == 10
 
 
