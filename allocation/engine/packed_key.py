@@ -76,9 +76,9 @@ class _Field:
 
     def value(self, dtype: pl.DataType) -> pl.Expr:
         """The field's place, 0 to span - 1, in the declared direction, nulls where declared."""
-        if self.low is None or self.high is None:
-            return pl.lit(0, dtype)
         column = pl.col(self.key.column).to_physical().cast(dtype)
+        if self.low is None or self.high is None:
+            return column.fill_null(pl.lit(0, dtype))  # every value missing: one place, 0
         if self.key.descending:
             place = pl.lit(self.high, dtype) - column
         else:
