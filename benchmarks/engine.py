@@ -36,8 +36,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from allocation.domain import Batch, LineKey, OrderLine, Policy, allocate_lines
+from allocation.domain import (
+    BATCH_PREFERENCE,
+    DEMAND_ORDER,
+    Batch,
+    LineKey,
+    OrderLine,
+    Policy,
+    allocate_lines,
+)
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA, allocate_frames
+from allocation.engine.frames import sorted_by
 
 DEFAULT_SEED = 20240611
 DEFAULT_REFERENCE_LINES = 20_000
@@ -201,17 +210,13 @@ def _pass_inputs(batches: pl.DataFrame, lines: pl.DataFrame) -> dict[str, np.nda
     supply = (
         batches.select("reference", "sku", "eta", available=available)
         .filter(pl.col("available") > 0)
-        .sort(["sku", "eta", "reference"], nulls_last=False)
+        .pipe(sorted_by, BATCH_PREFERENCE, within=["sku"])
         .with_columns(sku_code=pl.col("sku").rank("dense").cast(pl.Int64) - 1)
     )
     codes = supply.select("sku", "sku_code").unique("sku")
     demand = (
         lines.join(codes, on="sku", how="left")
-        .sort(
-            ["priority", "ordered_at", "arrival", "order_id", "sku"],
-            descending=[True, False, False, False, False],
-            nulls_last=[False, True, False, False, False],
-        )
+        .pipe(sorted_by, DEMAND_ORDER)
         .select(pl.col("sku_code").fill_null(-1), remaining=pl.col("qty") - pl.col("allocated_qty"))
     )
     return {

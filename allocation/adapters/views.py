@@ -13,6 +13,13 @@ from typing import Final
 
 import duckdb
 
+from allocation.adapters.rules_sql import demand_order_sql, in_stock_sql, inbound_sql, short_sql
+
+_PICKED = "coalesce(h.picked, 0)"
+_RESERVED = "coalesce(h.reserved, 0)"
+_SHORT_OF_LINE = short_sql(qty="l.qty", picked=_PICKED, reserved=_RESERVED)
+_SHORT_OF_SKU = short_sql(qty="coalesce(d.demand, 0)", picked=_PICKED, reserved=_RESERVED)
+
 
 def sku_stock(where: str = "TRUE") -> str:
     """SQL for each SKU's units in stock, units inbound and next eta, over batches `where` holds.
@@ -21,9 +28,9 @@ def sku_stock(where: str = "TRUE") -> str:
     """
     return f"""
         SELECT sku,
-               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NULL), 0)
+               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE {in_stock_sql()}), 0)
                     AS BIGINT)                                              AS in_stock,
-               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE eta IS NOT NULL), 0)
+               CAST(coalesce(sum(purchased_quantity) FILTER (WHERE {inbound_sql()}), 0)
                     AS BIGINT)                                              AS inbound,
                min(eta)                                                     AS next_eta
         FROM batches WHERE {where} GROUP BY sku
@@ -54,7 +61,7 @@ BATCH_AVAILABILITY: Final = View(
         "reserved": "Units reserved for open lines (inbound batches only).",
         "available": "Units not yet promised: purchased - allocated.",
     },
-    sql="""
+    sql=f"""
     WITH held AS (
         SELECT batch_ref,
                CAST(sum(qty) FILTER (WHERE status = 'picked') AS BIGINT)   AS picked,
@@ -64,7 +71,7 @@ BATCH_AVAILABILITY: Final = View(
     SELECT b.reference,
            b.sku,
            b.eta,
-           b.eta IS NULL                                               AS in_stock,
+           {in_stock_sql("b")}                                         AS in_stock,
            b.purchased_quantity                                        AS purchased,
            coalesce(h.picked, 0) + coalesce(h.reserved, 0)             AS allocated,
            coalesce(h.picked, 0)                                       AS picked,
@@ -99,7 +106,7 @@ OPEN_LINES: Final = View(
         "received_at": "When that run started, i.e. when the line was received.",
         "source_file": "Input file the line came from.",
     },
-    sql="""
+    sql=f"""
     WITH held AS (
         SELECT order_id, sku,
                CAST(sum(qty) FILTER (WHERE status = 'picked') AS BIGINT)   AS picked,
@@ -109,7 +116,7 @@ OPEN_LINES: Final = View(
         SELECT l.order_id, l.sku, l.qty,
                coalesce(h.picked, 0)                                    AS picked,
                coalesce(h.reserved, 0)                                  AS reserved,
-               l.qty - coalesce(h.picked, 0) - coalesce(h.reserved, 0) AS remaining,
+               {_SHORT_OF_LINE} AS remaining,
                l.priority, l.ordered_at, l.arrival, l.run_id, l.source_file
         FROM order_lines l LEFT JOIN held h USING (order_id, sku)
         WHERE l.status = 'open'
@@ -118,7 +125,7 @@ OPEN_LINES: Final = View(
            x.priority, x.ordered_at, x.arrival,
            row_number() OVER (
                PARTITION BY x.sku
-               ORDER BY x.priority DESC, x.ordered_at ASC NULLS LAST, x.arrival ASC, x.order_id
+               ORDER BY {demand_order_sql("x")}
            )                AS demand_rank,
            x.run_id         AS first_run_id,
            r.started_at     AS received_at,
@@ -176,7 +183,7 @@ SKU_SUMMARY: Final = View(
            coalesce(h.picked, 0)                                     AS picked,
            coalesce(h.reserved, 0)                                   AS reserved,
            coalesce(h.picked, 0) + coalesce(h.reserved, 0)           AS allocated,
-           coalesce(d.demand, 0) - coalesce(h.picked, 0) - coalesce(h.reserved, 0) AS short,
+           {_SHORT_OF_SKU} AS short,
            coalesce(s.in_stock, 0) + coalesce(s.inbound, 0)
                - coalesce(h.picked, 0) - coalesce(h.reserved, 0)     AS available,
            coalesce(d.open_lines, 0)                                 AS open_lines,

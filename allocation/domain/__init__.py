@@ -20,8 +20,13 @@ from allocation.domain.policy import (
     batch_preference,
     demand_order,
 )
+from allocation.domain.rules import BATCH_PREFERENCE, DEMAND_ORDER, IN_STOCK, SHORT
 
 __all__ = [
+    "BATCH_PREFERENCE",
+    "DEMAND_ORDER",
+    "IN_STOCK",
+    "SHORT",
     "Allocation",
     "AllocationError",
     "AllocationResult",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
+from allocation.domain.rules import IN_STOCK
+
 
 class AllocationError(Exception):
     """Base of every rule the domain refuses to break."""
@@ -123,8 +125,8 @@ class Batch:
 
     @property
     def in_stock(self) -> bool:
-        """True when the stock is physically in the warehouse (no eta)."""
-        return self.eta is None
+        """True when the stock is physically in the warehouse (no eta): `rules.IN_STOCK`."""
+        return IN_STOCK.holds_for(self)
 
     @property
     def allocations(self) -> Mapping[LineKey, int]:

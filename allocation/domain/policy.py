@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from enum import StrEnum
 
 from allocation.domain.model import (
@@ -16,6 +15,7 @@ from allocation.domain.model import (
     OutOfStock,
     UnknownSku,
 )
+from allocation.domain.rules import BATCH_PREFERENCE, DEMAND_ORDER
 
 
 class Policy(StrEnum):
@@ -60,24 +60,14 @@ class AllocationResult:
     shortages: list[Shortage] = field(default_factory=list)
 
 
-def batch_preference(batch: Batch) -> tuple[bool, date, str]:
-    """Sort key for batches: in stock first, then earliest eta, then reference ascending."""
-    return (batch.eta is not None, batch.eta or date.min, batch.reference)
+def batch_preference(batch: Batch) -> tuple[object, ...]:
+    """Sort key for batches, `rules.BATCH_PREFERENCE`: in stock first, earliest eta, reference."""
+    return BATCH_PREFERENCE.sort_key(batch)
 
 
-def demand_order(line: OrderLine) -> tuple[int, bool, datetime, int, str, str]:
-    """Sort key for competing lines: higher priority, earlier ordered_at (missing last), arrival.
-
-    The line key closes the order so that it is total even if two lines share an arrival number.
-    """
-    return (
-        -line.priority,
-        line.ordered_at is None,
-        line.ordered_at or datetime.min,
-        line.arrival,
-        line.order_id,
-        line.sku,
-    )
+def demand_order(line: OrderLine) -> tuple[object, ...]:
+    """Sort key for competing lines, `rules.DEMAND_ORDER`: priority, ordered_at, arrival, key."""
+    return DEMAND_ORDER.sort_key(line)
 
 
 def allocate_line(

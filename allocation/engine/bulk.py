@@ -16,9 +16,10 @@ Because the pass visits lines in demand order, its pieces already come in the re
 order (lines in demand order, then batches in preference order) and nothing is sorted after it.
 
 Sorting the lines is the biggest cost, so the demand order is first tried as one integer key
-(priority, ordered_at and arrival packed together) sorted once, which is several times cheaper
-than sorting on five columns of which two are strings. Only if two lines tie on all three
-fields do the string keys have a say, and then the engine falls back to the full sort.
+(priority, ordered_at and arrival packed together, `packed_key.py`) sorted once, which is
+several times cheaper than sorting on five columns of which two are strings. Only if two lines
+tie on all three fields do the string keys have a say, and then the engine falls back to the
+full sort.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from allocation.domain.policy import Policy
+from allocation.domain.rules import BATCH_PREFERENCE, DEMAND_ORDER
 from allocation.engine.first_fit import Int64Array, first_fit, positions_of, split_fill
 from allocation.engine.frames import (
     ALLOCATION_SCHEMA,
@@ -37,12 +39,9 @@ from allocation.engine.frames import (
     SHORTAGE_SCHEMA,
     EngineResult,
     conform,
-    in_demand_order,
+    sorted_by,
 )
-
-_INT64_ROOM = 2**63
-_INT128_ROOM = 2**127
-_TIME_UNITS_US = (1_000_000, 1_000)  # whole seconds, whole milliseconds
+from allocation.engine.packed_key import packed_key
 
 
 def allocate_frames(
@@ -100,7 +99,7 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
     """Batches with stock to give, grouped by SKU, in preference order within a SKU.
 
     Sorting by SKU first makes each SKU one run of rows, so its code is just the run number.
-    Within a SKU the order is `frames.in_preference_order`: in stock (null eta) first, then
+    Within a SKU the order is `rules.BATCH_PREFERENCE`: in stock (null eta) first, then
     earliest eta, then reference.
     """
     available = (pl.col("purchased_quantity") - pl.col("allocated_qty")).clip(lower_bound=0)
@@ -108,7 +107,7 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
         batches.lazy()
         .select("reference", "sku", "eta", available=available)
         .filter(pl.col("available") > 0)
-        .sort(["sku", "eta", "reference"], nulls_last=False)
+        .pipe(sorted_by, BATCH_PREFERENCE, within=["sku"])
         .with_columns(sku_code=pl.col("sku").rle_id().cast(pl.Int64))
         .collect()
         .rechunk()  # the sort leaves chunks; gathers from one chunk are much cheaper
@@ -116,63 +115,16 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
 
 
 def _demand_order(lines: pl.DataFrame) -> pl.Series:
-    """Row numbers of the lines in demand order, the order `frames.in_demand_order` gives."""
-    key = _packed_demand_key(lines)
+    """Row numbers of the lines in `rules.DEMAND_ORDER`, by its packed key when that decides."""
+    key = packed_key(lines, DEMAND_ORDER)
     if key is not None:
         order = key.arg_sort()
         keys = key.gather(order)
         # Distinct keys decide the whole order; a tie would be settled by the line key.
         if not (keys.slice(1) == keys.slice(0, len(keys) - 1)).any():
             return order
-    sort_keys = lines.select("priority", "ordered_at", "arrival", "order_id", "sku")
-    return in_demand_order(sort_keys.with_row_index("row"))["row"]
-
-
-def _packed_demand_key(lines: pl.DataFrame) -> pl.Series | None:
-    """(priority, high first; ordered_at, missing last; arrival) as one integer, if it fits.
-
-    Each field is shifted to start at 0 and the three are combined in mixed radix, so integer
-    order is demand order. Timestamps that all fall on whole seconds (or milliseconds) are
-    counted in those units, which keeps most keys within Int64; Int128 takes the rest, unless
-    the fields' ranges multiply past 2**127 (or priority or arrival is missing): then None.
-    """
-    if lines.is_empty() or lines["priority"].has_nulls() or lines["arrival"].has_nulls():
-        return None
-    at = pl.col("ordered_at").to_physical()
-    low_p, high_p, low_t, high_t, low_a, high_a = lines.select(
-        pl.col("priority").min().alias("low_p"),
-        pl.col("priority").max().alias("high_p"),
-        at.min().alias("low_t"),
-        at.max().alias("high_t"),
-        pl.col("arrival").min().alias("low_a"),
-        pl.col("arrival").max().alias("high_a"),
-    ).row(0)
-    p_span = high_p - low_p + 1
-    a_span = high_a - low_a + 1
-    low_t, high_t = (0, -1) if low_t is None else (low_t, high_t)  # all missing
-    unit = 1
-    if p_span * (high_t - low_t + 2) * a_span > _INT64_ROOM:
-        unit = next(
-            (u for u in _TIME_UNITS_US if lines.select(((at - low_t) % u == 0).all()).item()),
-            1,
-        )
-    t_span = (high_t - low_t) // unit + 2  # the extra value is "missing"
-    room = p_span * t_span * a_span
-    if room <= _INT64_ROOM:
-        dtype: pl.DataType = pl.Int64()
-    elif room <= _INT128_ROOM:
-        dtype = pl.Int128()
-    else:
-        return None
-
-    def lit(value: int) -> pl.Expr:
-        return pl.lit(value, dtype)
-
-    priority = lit(high_p) - pl.col("priority").cast(dtype)  # high first
-    ordered_at = ((at.cast(dtype) - lit(low_t)) // lit(unit)).fill_null(lit(t_span - 1))
-    arrival = pl.col("arrival").cast(dtype) - lit(low_a)
-    key = (priority * lit(t_span) + ordered_at) * lit(a_span) + arrival
-    return lines.select(key).to_series()
+    sort_keys = lines.select(DEMAND_ORDER.columns).with_row_index("row")
+    return sorted_by(sort_keys, DEMAND_ORDER)["row"]
 
 
 def _sku_codes(line_skus: pl.Series, supply: pl.DataFrame) -> pl.Series:

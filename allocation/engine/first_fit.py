@@ -26,7 +26,7 @@ from numba import njit
 Int64Array = npt.NDArray[np.int64]
 UInt64Array = npt.NDArray[np.uint64]
 
-_SCAN_LIMIT = 32
+SCAN_LIMIT = 32
 """A SKU with at most this many batches is scanned (a few cache lines) rather than given a tree."""
 
 
@@ -107,7 +107,7 @@ def _first_fit(line_sku: Any, line_qty: Any, starts: Any, available: Any) -> Any
     total = 0
     for k in range(n_skus):
         count = starts[k + 1] - starts[k]
-        if count > _SCAN_LIMIT:
+        if count > SCAN_LIMIT:
             while leaves[k] < count:
                 leaves[k] *= 2
             bases[k] = total

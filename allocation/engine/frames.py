@@ -1,10 +1,17 @@
-"""The engine's table shapes and the two orders (batch preference, demand) as Polars expressions."""
+"""The engine's table shapes, and the domain's declared rules as Polars sorts and expressions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
+
+from allocation.domain.forms import Nulls, Ordering, SortKey
+from allocation.domain.rules import DEMAND_ORDER, IN_STOCK
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 BATCH_COLUMNS: dict[str, pl.DataType] = {
     "reference": pl.String(),
@@ -51,18 +58,28 @@ class EngineResult:
     shortages: pl.DataFrame
 
 
-def in_preference_order(batches: pl.DataFrame) -> pl.DataFrame:
-    """Sort batches in stock first (null eta), then earliest eta, then reference ascending."""
-    return batches.sort(["eta", "reference"], nulls_last=[False, False])
+def sorted_by(frame: Frame, ordering: Ordering, *, within: Sequence[str] = ()) -> Frame:
+    """Sort a frame (eager or lazy) in the declared order, grouped first by `within` (ascending).
+
+    Each key's direction and null placement come from the declaration; Polars places nulls
+    independently of direction, as the declaration means.
+    """
+    keys = [SortKey(column) for column in within] + list(ordering.keys)
+    return frame.sort(
+        [key.column for key in keys],
+        descending=[key.descending for key in keys],
+        nulls_last=[key.nulls is Nulls.LAST for key in keys],
+    )
 
 
 def in_demand_order(lines: pl.DataFrame) -> pl.DataFrame:
-    """Sort lines by priority (high first), ordered_at (missing last), arrival, then line key."""
-    return lines.sort(
-        ["priority", "ordered_at", "arrival", "order_id", "sku"],
-        descending=[True, False, False, False, False],
-        nulls_last=[False, True, False, False, False],
-    )
+    """Sort lines in `rules.DEMAND_ORDER`: priority (high first), ordered_at, arrival, line key."""
+    return sorted_by(lines, DEMAND_ORDER)
+
+
+def in_stock() -> pl.Expr:
+    """True for a batch in stock, `rules.IN_STOCK`: a row whose eta is null."""
+    return pl.col(IN_STOCK.column).is_null()
 
 
 def conform(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:

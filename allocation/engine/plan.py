@@ -14,7 +14,7 @@ import polars as pl
 
 from allocation.domain.policy import Policy
 from allocation.engine.bulk import allocate_frames
-from allocation.engine.frames import in_demand_order
+from allocation.engine.frames import in_demand_order, in_stock
 
 PLAN_LINE_COLUMNS = ("order_id", "sku", "qty", "priority", "ordered_at", "arrival")
 
@@ -60,7 +60,7 @@ def plan_night(
         on="batch_ref",
         how="left",
         maintain_order="left",
-    ).with_columns(in_stock=pl.col("eta").is_null())
+    ).with_columns(in_stock=in_stock())
     columns = ("order_id", "sku", "batch_ref", "qty")
     return NightPlan(
         allocations=allocations.select(*columns, "in_stock", "eta"),

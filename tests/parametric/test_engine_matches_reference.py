@@ -1,11 +1,18 @@
-"""The bulk engine agrees with the reference row for row, and both keep the invariants."""
+"""The bulk engine agrees with the reference row for row, and both keep the invariants.
+
+Besides ordinary scenarios, two kinds reach the engine's rarer paths, and each test checks
+that its examples really take them: SKUs with more batches than `first_fit.SCAN_LIMIT` (the
+whole policy's max-segment-tree), and order times, priorities and arrivals spread so far that
+the packed demand key needs Int128 (or more, when the engine falls back to the full sort).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+import polars as pl
 import pytest
 from frames import (
     allocations_frame,
@@ -14,7 +21,7 @@ from frames import (
     result_from_frames,
     shortages_frame,
 )
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -26,12 +33,19 @@ from allocation.domain import (
     Policy,
     allocate_lines,
 )
+from allocation.domain.rules import DEMAND_ORDER
 from allocation.engine import allocate_frames
+from allocation.engine.first_fit import SCAN_LIMIT
+from allocation.engine.packed_key import packed_key
 
 BATCH_SKUS = ["A", "B", "C"]
 LINE_SKUS = [*BATCH_SKUS, "NO-BATCHES"]
 ETAS = [date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 10)]
 ORDER_TIMES = [datetime(2025, 3, 1, 9, tzinfo=UTC), datetime(2025, 3, 1, 9, 30, tzinfo=UTC)]
+EARLIEST = datetime(1, 1, 2, 0, 0, 0, 1, tzinfo=UTC)  # microseconds: no coarser unit fits
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC)
+FAR_ARRIVAL = 2**40
+HIGH_PRIORITY = 2**40
 OTHER_LINES = ["other-1", "other-2"]  # order ids that hold stock but are not in the pass
 
 # Few characters, so names collide often and sort across case, digits and non-ASCII.
@@ -78,16 +92,69 @@ class Scenario:
 def scenarios(draw: st.DrawFn) -> Scenario:
     """Competing lines and batches, some of whose stock is already held by these or other lines."""
     lines = draw(st.lists(order_lines, max_size=12, unique_by=lambda line: line.key))
+    references_drawn = draw(st.lists(references, max_size=10, unique=True))
+    return Scenario(lines, draw_batches(draw, lines, references_drawn, st.integers(0, 15)))
+
+
+@st.composite
+def crowded_scenarios(draw: st.DrawFn) -> Scenario:
+    """Lines competing for a SKU with more batches than the engine scans, all with stock."""
+    lines = draw(st.lists(order_lines, min_size=1, max_size=30, unique_by=lambda line: line.key))
+    crowd = draw(
+        st.lists(references, min_size=SCAN_LIMIT + 1, max_size=2 * SCAN_LIMIT + 5, unique=True)
+    )
+    crowded = [
+        BatchSpec(
+            reference, "A", draw(st.integers(1, 15)), draw(st.none() | st.sampled_from(ETAS)), {}
+        )
+        for reference in crowd
+    ]
+    others = draw(st.lists(references.map(lambda r: r + "~"), max_size=6, unique=True))
+    return Scenario(lines, crowded + draw_batches(draw, lines, others, st.integers(0, 15)))
+
+
+@st.composite
+def wide_key_scenarios(draw: st.DrawFn) -> Scenario:
+    """Lines whose priorities, order times and arrivals span so far that Int64 cannot pack them.
+
+    The first two lines pin the extremes (microsecond times nine millennia apart, arrivals
+    2**40 apart, and with `HIGH_PRIORITY` priorities too), the others fall anywhere between.
+    """
+    high = draw(st.sampled_from([2, HIGH_PRIORITY]))
+    wide_lines = st.builds(
+        OrderLine,
+        order_id=order_ids,
+        sku=st.sampled_from(LINE_SKUS),
+        qty=st.integers(1, 12),
+        priority=st.integers(0, high),
+        ordered_at=st.none()
+        | st.sampled_from([EARLIEST, LATEST])
+        | st.datetimes(
+            EARLIEST.replace(tzinfo=None), LATEST.replace(tzinfo=None), timezones=st.just(UTC)
+        ),
+        arrival=st.integers(0, FAR_ARRIVAL),
+    )
+    lines = draw(st.lists(wide_lines, min_size=2, max_size=12, unique_by=lambda line: line.key))
+    lines[0] = replace(lines[0], priority=0, ordered_at=EARLIEST, arrival=0)
+    lines[1] = replace(lines[1], priority=high, ordered_at=LATEST, arrival=FAR_ARRIVAL)
+    references_drawn = draw(st.lists(references, max_size=10, unique=True))
+    return Scenario(lines, draw_batches(draw, lines, references_drawn, st.integers(0, 15)))
+
+
+def draw_batches(
+    draw: st.DrawFn, lines: list[OrderLine], names: list[str], purchased: st.SearchStrategy[int]
+) -> list[BatchSpec]:
+    """Batches of the SKUs in `BATCH_SKUS`, some of whose stock these or other lines hold."""
     unheld = {line.key: line.qty for line in lines}  # so no line starts holding more than its qty
     batches = []
-    for reference in draw(st.lists(references, max_size=10, unique=True)):
+    for reference in names:
         sku = draw(st.sampled_from(BATCH_SKUS))
-        purchased = draw(st.integers(0, 15))
+        bought = draw(purchased)
         eta = draw(st.none() | st.sampled_from(ETAS))
         holders = [key for key in unheld if key.sku == sku]
         holders += [LineKey(order_id, sku) for order_id in OTHER_LINES]
         allocations: dict[LineKey, int] = {}
-        room = purchased
+        room = bought
         for key in draw(st.lists(st.sampled_from(holders), max_size=3, unique=True)):
             most = min(room, unheld.get(key, room))
             if most > 0:
@@ -95,8 +162,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 room -= allocations[key]
                 if key in unheld:
                     unheld[key] -= allocations[key]
-        batches.append(BatchSpec(reference, sku, purchased, eta, allocations))
-    return Scenario(lines, batches)
+        batches.append(BatchSpec(reference, sku, bought, eta, allocations))
+    return batches
 
 
 def check_engine_matches_reference(scenario: Scenario, policy: Policy) -> None:
@@ -162,4 +229,29 @@ def test_engine_matches_reference(policy: Policy, scenario: Scenario) -> None:
 @settings(max_examples=3000, deadline=None)
 @given(scenario=scenarios())
 def test_engine_matches_reference_on_many_more_examples(policy: Policy, scenario: Scenario) -> None:
+    check_engine_matches_reference(scenario, policy)
+
+
+@pytest.mark.parametrize("policy", list(Policy))
+@settings(max_examples=150, deadline=None)
+@given(scenario=crowded_scenarios())
+def test_engine_matches_reference_when_a_sku_has_more_batches_than_the_engine_scans(
+    policy: Policy, scenario: Scenario
+) -> None:
+    with_stock = Counter(
+        b.sku for b in scenario.batches if b.purchased > sum(b.allocations.values())
+    )
+    assert with_stock["A"] > SCAN_LIMIT  # the whole policy keeps a max-segment-tree for this SKU
+    check_engine_matches_reference(scenario, policy)
+
+
+@pytest.mark.parametrize("policy", list(Policy))
+@settings(max_examples=150, deadline=None)
+@given(scenario=wide_key_scenarios())
+def test_engine_matches_reference_when_the_demand_key_needs_more_than_int64(
+    policy: Policy, scenario: Scenario
+) -> None:
+    key = packed_key(lines_frame(scenario.lines, []), DEMAND_ORDER)
+    assert key is None or key.dtype == pl.Int128  # None: past Int128, the full sort decides
+    event("packed demand key: " + ("none (full sort)" if key is None else str(key.dtype)))
     check_engine_matches_reference(scenario, policy)
