@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from allocation.adapters.rules_sql import in_stock_sql
 from allocation.domain.status import AllocationStatus, LineStatus, RunStatus
 
-IN_STOCK: Final = "b.eta IS NULL"
-"""SQL: batch `b` is in stock (it has no eta). The one place this SQL states the rule."""
+IN_STOCK: Final = in_stock_sql("b")
+"""SQL: batch `b` is in stock (`domain.rules.IN_STOCK`, derived by `rules_sql`)."""
 
 _PICKED: Final = f"'{AllocationStatus.PICKED}'"
 _RESERVED: Final = f"'{AllocationStatus.RESERVED}'"

@@ -15,6 +15,7 @@ from typing import Any
 
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Batch, LineKey
+from allocation.domain.rules import SHORT
 from allocation.domain.status import AllocationStatus, LineStatus
 
 
@@ -99,7 +100,7 @@ def line_states(warehouse: Warehouse, order_id: str, sku: str | None = None) -> 
     states = []
     for row in warehouse.line_holdings(order_id, sku).iter_rows(named=True):
         status = LineStatus(row["status"])
-        short = row["qty"] - row["picked"] - row["reserved"] if status == LineStatus.OPEN else 0
+        short = SHORT.of(row) if status == LineStatus.OPEN else 0
         states.append(LineState(**{**row, "status": status}, short=short))
     return states
 
