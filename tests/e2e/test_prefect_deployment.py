@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from executable import prefect_records_of
 from polars.testing import assert_frame_equal
 from s3server import free_port
 from scenario import PICK_LIST, RUN_DATE, write_inbox
@@ -130,7 +131,12 @@ def test_the_deployment_runs_on_a_process_worker_and_writes_the_pick_list(
     assert "type='process'" in pool
     deployment = prefect("deployment", "inspect", "nightly-allocation/nightly", env=env)
     assert "'busy_timeout': 600" in deployment
-    runs = prefect("flow-run", "ls", "--state", "COMPLETED", env=env)
-    assert "nightly-allocation" in runs
+    flow_runs, task_runs, _ = prefect_records_of(tmp_path / "prefect-home")
+    # The run asked for completed; the schedule has put the next nights' runs in line.
+    assert [run for run in flow_runs if run[1] != "SCHEDULED"] == [
+        ("nightly-allocation", "COMPLETED")
+    ]
+    assert ("nightly-allocation", "SCHEDULED") in flow_runs
+    assert ("publish", "COMPLETED") in task_runs
     (pick_list,) = (tmp_path / "outbox").glob(f"pick_lists/run_date={RUN_DATE}/*.parquet")
     assert_frame_equal(pl.read_parquet(pick_list).drop("pick_list_id"), PICK_LIST)
