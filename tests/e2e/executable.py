@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -29,27 +30,36 @@ def allocation_run(
         for k, v in os.environ.items()
         if not k.startswith(("PREFECT_API", "ALLOCATION_", "PREFECT_SERVER_EPHEMERAL"))
     }
-    return subprocess.run(
-        [
-            str(ALLOCATION),
-            "run",
-            "--inbox",
-            inbox or str(root / "inbox"),
-            "--outbox",
-            str(root / "outbox"),
-            "--db",
-            str(root / "w.duckdb"),
-            "--run-date",
-            RUN_DATE.isoformat(),
-            "--json",
-            *options,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=root,
-        env={**environment, "PREFECT_HOME": str(root / "prefect-home"), **env},
-    )
+    command = [
+        str(ALLOCATION),
+        "run",
+        "--inbox",
+        inbox or str(root / "inbox"),
+        "--outbox",
+        str(root / "outbox"),
+        "--db",
+        str(root / "w.duckdb"),
+        "--run-date",
+        RUN_DATE.isoformat(),
+        "--json",
+        *options,
+    ]
+    # Output goes to files, not pipes: a run killed by SIGKILL leaves Prefect's temporary server
+    # behind, holding the run's stdout and stderr open, and a pipe would never reach its end.
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        done = subprocess.run(
+            command,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=300,
+            cwd=root,
+            env={**environment, "PREFECT_HOME": str(root / "prefect-home"), **env},
+        )
+        stdout.seek(0)
+        stderr.seek(0)
+        return subprocess.CompletedProcess(
+            command, done.returncode, stdout.read().decode(), stderr.read().decode()
+        )
 
 
 def prefect_servers_of(prefect_home: Path) -> list[int]:
