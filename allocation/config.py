@@ -1,8 +1,12 @@
-"""Settings of a run: CLI options, `ALLOCATION_*` environment variables, or these defaults."""
+"""Settings of a run: CLI options, `ALLOCATION_*` environment variables, or these defaults.
+
+The defaults are stated here only: the flow's parameters and the deployment read them.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Final
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,5 +27,10 @@ class Settings(BaseSettings):
     db: str = "data/warehouse.duckdb"
     policy: Policy = Policy.SPLIT
     run_date: date | None = None
+    """The business date; None = today (UTC) when the run starts."""
     busy_timeout: float = 0.0
     """Seconds to wait for another process to release the warehouse before giving up."""
+
+
+DEFAULTS: Final = Settings.model_construct()
+"""The settings as stated above, whatever the environment says (nothing is read or validated)."""

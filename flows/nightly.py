@@ -2,23 +2,46 @@
 
 The flow is a thin shell: each task wraps one stage from `allocation.service_layer.nightly`,
 and `run_night` sequences them, so no business rule lives here. Only the tasks that touch
-object storage retry: a database or validation error will not go away by trying again.
+object storage retry, and only what can pass on retry: storage that could not be reached or
+kept failing. A missing bucket or key, denied access or a database or validation error will not
+go away by trying again. The parameters' defaults are the settings' (`allocation.config`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 
+from allocation.adapters.storage import StorageUnavailable
+from allocation.config import DEFAULTS
 from allocation.domain.policy import Policy
 from allocation.service_layer import allocating, loading
 from allocation.service_layer import nightly as stages
 from allocation.service_layer.report import summary_markdown
 
-STORAGE = {"cache_policy": NO_CACHE, "retries": 3, "retry_delay_seconds": [2, 5, 15]}
+
+def can_pass_on_retry(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a storage task only if the storage could not be reached or kept failing."""
+    try:
+        state.result()
+    except StorageUnavailable:
+        return True
+    except Exception:  # anything else fails the same way again
+        return False
+    return False
+
+
+STORAGE = {
+    "cache_policy": NO_CACHE,
+    "retries": 3,
+    "retry_delay_seconds": [2, 5, 15],
+    "retry_condition_fn": can_pass_on_retry,
+}
 DATABASE = {"cache_policy": NO_CACHE}
 
 discover_inputs = task(name="discover inputs", **STORAGE)(stages.discover_at)  # type: ignore[call-overload]
@@ -42,12 +65,12 @@ PREFECT_STAGES = stages.Stages(
 
 @flow(name="nightly-allocation")
 def nightly(
-    inbox_url: str = "data/inbox",
-    outbox_url: str = "data/outbox",
-    db: str = "data/warehouse.duckdb",
-    policy: Policy = Policy.SPLIT,
-    run_date: date | None = None,
-    busy_timeout: float = 0.0,
+    inbox_url: str = DEFAULTS.inbox,
+    outbox_url: str = DEFAULTS.outbox,
+    db: str = DEFAULTS.db,
+    policy: Policy = DEFAULTS.policy,
+    run_date: date | None = DEFAULTS.run_date,
+    busy_timeout: float = DEFAULTS.busy_timeout,
 ) -> stages.NightResult:
     """Allocate the night: load new inputs, re-plan open demand, publish for the WMS."""
     result = stages.run_night(

@@ -85,7 +85,8 @@ class ObjectStorage(ABC):
         """Return every object under the folder `prefix` (recursively), sorted by key.
 
         `prefix` is matched by whole path segments: `"sub"` finds `sub/x` but not `subway/x`.
-        A prefix with no objects under it, or a root that does not exist yet, gives `[]`.
+        A prefix with no objects under it gives `[]`; a root that does not exist (a missing
+        bucket, or a missing local folder) raises `StorageNotFound`.
         """
 
     @abstractmethod
@@ -205,12 +206,21 @@ class LocalFolderStorage(ObstoreStorage):
     """A folder on this machine; writes go to a hidden file renamed into place."""
 
     def __init__(self, folder: Path) -> None:
-        """Serve the files under the absolute `folder`, which need not exist yet."""
+        """Serve the files under the absolute `folder`, which need not exist until written to."""
         # obstore's LocalStore refuses a prefix folder that does not exist, so the store is
-        # rooted at `/` and the folder becomes the key root: listing a missing inbox gives []
-        # and nothing is created until the first write.
+        # rooted at `/` and the folder becomes the key root: nothing is created until the
+        # first write, and a missing outbox folder is made then.
         super().__init__(LocalStore(), f"file://{folder.as_posix()}", root=folder.as_posix())
         self.folder = folder
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        """Return every object under the folder `prefix`; a missing root folder is not found.
+
+        A mistyped inbox path must fail like a misnamed bucket, not read as an empty night.
+        """
+        if not self.folder.is_dir():
+            raise StorageNotFound(f"cannot find {self.url}: no such folder")
+        return super().list(prefix)
 
     def write(self, key: str, data: bytes) -> None:
         """Store `data` at `key` atomically: fill a hidden file, flush it to disk, rename it."""

@@ -478,6 +478,7 @@ def test_an_order_line_for_a_sku_with_no_batches_is_loaded_and_reported_short(
 
 
 def test_an_empty_inbox_is_a_night_with_nothing_to_do(site: Site) -> None:
+    Path(site.inbox).mkdir()  # an inbox folder that does not exist is "not found"
     result = site.night()
 
     assert result.summary.status == "committed"

@@ -16,8 +16,19 @@ import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
-from allocation.adapters.warehouse import DuckDBWarehouse
+from allocation.adapters.schema import SchemaTooNew
+from allocation.adapters.storage import (
+    StorageAccessDenied,
+    StorageError,
+    StorageNotFound,
+    StorageUnavailable,
+)
+from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
+from allocation.domain.model import InvalidQuantity, OutOfStock, UnknownSku
 from allocation.entrypoints.cli import Exit, app
+from allocation.entrypoints.exits import InvalidOption, PrefectUnavailable, exit_status
+from allocation.service_layer import operations
+from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 
 
 class Cli:
@@ -212,3 +223,54 @@ def test_the_command_in_a_process_of_its_own_prints_json(cli: Cli) -> None:
     )
     assert done.returncode == Exit.OK, done.stderr
     assert json.loads(done.stdout)["line"]["picked"] == 3
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidInput("qty must be a whole number"), Exit.INVALID),
+        (InvalidQuantity("qty 0"), Exit.INVALID),
+        (InvalidOption("--run-date must be YYYY-MM-DD"), Exit.INVALID),
+        (NotFound("no batch b1"), Exit.NOT_FOUND),
+        (UnknownSku("SOFA"), Exit.NOT_FOUND),
+        (StorageNotFound("no bucket"), Exit.NOT_FOUND),
+        (Conflict("already exists"), Exit.CONFLICT),
+        (OutOfStock("CHAIR", 2, 0), Exit.CONFLICT),
+        (SchemaTooNew("version 9"), Exit.CONFLICT),
+        (WarehouseBusy("busy"), Exit.BUSY),
+        (StorageAccessDenied("denied"), Exit.STORAGE),
+        (StorageUnavailable("refused"), Exit.STORAGE),
+        (StorageError("failed"), Exit.STORAGE),
+        (PrefectUnavailable("did not start"), Exit.PREFECT),
+        (ValueError("a bug"), None),
+        (KeyError("a bug"), None),
+        (RuntimeError("a bug"), None),
+    ],
+)
+def test_only_the_products_own_errors_have_an_exit_status(
+    error: Exception, status: Exit | None
+) -> None:
+    assert exit_status(error) == status
+
+
+def test_a_plain_value_error_from_inside_is_a_bug_status_1_not_invalid_input(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("batches", "add", "b-stock", "CHAIR", "10")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(operations, "list_batches", broken)
+    result = cli("batches", "list")
+
+    assert result.exit_code == Exit.UNEXPECTED
+    assert isinstance(result.exception, ValueError)  # raised on, so Python prints its traceback
+    assert "error: " not in result.stderr
+
+
+def test_a_setting_from_the_environment_that_is_not_a_number_is_invalid_input(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOCATION_BUSY_TIMEOUT", "soon")
+    assert_fails(cli("batches", "list"), Exit.INVALID, "ALLOCATION_BUSY_TIMEOUT: ")

@@ -27,6 +27,7 @@ from allocation.adapters.storage import (
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStorage:
     """An empty storage root of each kind; the S3 server starts only if an s3 case runs."""
     if request.param == "local":
+        (tmp_path / "root").mkdir()
         return open_storage(str(tmp_path / "root"))
     if request.param == "s3":
         s3_env: S3Env = request.getfixturevalue("s3_env")
@@ -160,11 +161,20 @@ def test_a_relative_path_is_resolved_against_the_working_folder(
     assert open_storage(f"file://{tmp_path}/x").url == f"file://{tmp_path}/x"
 
 
-def test_a_missing_local_folder_lists_empty_and_is_not_created(tmp_path: Path) -> None:
+def test_listing_a_missing_local_folder_is_not_found_and_does_not_create_it(
+    tmp_path: Path,
+) -> None:
     storage = open_storage(str(tmp_path / "inbox"))
-    assert storage.list() == []
+    for prefix in ("", "batches/"):
+        with pytest.raises(StorageNotFound, match=rf"file://{tmp_path}/inbox: no such folder"):
+            storage.list(prefix)
     assert not storage.exists("lines.csv")
     assert not (tmp_path / "inbox").exists()
+
+
+def test_a_local_folder_that_exists_but_holds_nothing_lists_empty(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    assert open_storage(str(tmp_path / "inbox")).list("batches/") == []
 
 
 def test_writing_creates_the_local_folders_and_leaves_no_temporary_file(tmp_path: Path) -> None:

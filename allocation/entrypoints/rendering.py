@@ -1,0 +1,119 @@
+"""What the `allocation` commands print on stdout: tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from allocation.service_layer import operations
+from allocation.service_layer.operations import Held
+
+stdout = Console()
+
+
+def print_json(payload: Any) -> None:
+    """Print a JSON document on stdout, plain (no colour even on a terminal), dates in ISO."""
+    typer.echo(json.dumps(payload, indent=2, default=_json_value))
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
+
+def say(text: str) -> None:
+    """Print a sentence on stdout, unwrapped (a terminal wraps it; a log keeps it whole)."""
+    stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Print a table: values as plain text (never markup), numbers on the right."""
+    table = Table(title=title, show_header=bool(header))
+    for column in header:
+        table.add_column(column, no_wrap=column == "run id")
+    for row in rows:
+        table.add_row(
+            *(Text(str(v), justify="right" if isinstance(v, int) else "left") for v in row)
+        )
+    stdout.print(table)
+
+
+def print_record(title: str, record: dict[str, Any]) -> None:
+    """Print one record as a two-column table of its fields and values."""
+    print_table(title, (), [(name.replace("_", " "), value) for name, value in record.items()])
+
+
+def print_stock(stock: Sequence[operations.BatchStock], title: str) -> None:
+    """Print batches with what is picked, reserved and available."""
+    print_table(
+        title,
+        ("reference", "sku", "eta", "purchased", "picked", "reserved", "available"),
+        [
+            (
+                s.reference,
+                s.sku,
+                "in stock" if s.eta is None else s.eta.isoformat(),
+                s.purchased_quantity,
+                s.picked,
+                s.reserved,
+                s.available,
+            )
+            for s in stock
+        ],
+    )
+
+
+def print_held(held: Sequence[Held], title: str) -> None:
+    """Print allocations (picked or reserved), or say there are none."""
+    if not held:
+        say(f"{title}: none.")
+        return
+    print_table(
+        title,
+        ("order", "sku", "batch", "qty", "status"),
+        [(h.order_id, h.sku, h.batch_ref, h.qty, h.status) for h in held],
+    )
+
+
+def print_released(released: operations.Released) -> None:
+    """Print what an operation withdrew from pick lists and dropped from reservations."""
+    if released.withdrawn:
+        units = sum(h.qty for h in released.withdrawn)
+        print_held(released.withdrawn, f"Withdrawn from pick lists: {units} units")
+    if released.released:
+        units = sum(h.qty for h in released.released)
+        print_held(released.released, f"Reservations dropped: {units} units")
+    print_published(released.published)
+
+
+def print_published(published: Sequence[str]) -> None:
+    """Print the files an operation published to the outbox."""
+    say(f"Published {len(published)} files:" if published else "Nothing published.")
+    for location in published:
+        say(f"  {location}")
+
+
+def print_runs(listed: Sequence[operations.RunListing]) -> None:
+    """Print runs and operations, one row each."""
+    print_table(
+        "Runs, latest first",
+        ("run id", "policy", "status", "published", "allocated", "short", "pick lines"),
+        [
+            (
+                r.run_id,
+                r.policy,
+                r.status if r.reason is None else f"{r.status}: {r.reason}",
+                "no" if r.published_at is None else "yes",
+                r.units_allocated,
+                r.units_short,
+                r.pick_list_lines,
+            )
+            for r in listed
+        ],
+    )
