@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from allocation.service_layer import operations
-from allocation.service_layer.operations import Held
+from allocation.service_layer.holdings import BatchStock, Held
+from allocation.service_layer.outcomes import Released
+from allocation.service_layer.runs import RunListing
 
 stdout = Console()
 
@@ -49,7 +50,7 @@ def print_record(title: str, record: dict[str, Any]) -> None:
     print_table(title, (), [(name.replace("_", " "), value) for name, value in record.items()])
 
 
-def print_stock(stock: Sequence[operations.BatchStock], title: str) -> None:
+def print_stock(stock: Sequence[BatchStock], title: str) -> None:
     """Print batches with what is picked, reserved and available."""
     print_table(
         title,
@@ -81,7 +82,7 @@ def print_held(held: Sequence[Held], title: str) -> None:
     )
 
 
-def print_released(released: operations.Released) -> None:
+def print_released(released: Released) -> None:
     """Print what an operation withdrew from pick lists and dropped from reservations."""
     if released.withdrawn:
         units = sum(h.qty for h in released.withdrawn)
@@ -99,7 +100,7 @@ def print_published(published: Sequence[str]) -> None:
         say(f"  {location}")
 
 
-def print_runs(listed: Sequence[operations.RunListing]) -> None:
+def print_runs(listed: Sequence[RunListing]) -> None:
     """Print runs and operations, one row each."""
     print_table(
         "Runs, latest first",
