@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from allocation.domain.rules import IN_STOCK
 from allocation.service_layer.holdings import BatchStock, Held
 from allocation.service_layer.outcomes import Released
 from allocation.service_layer.runs import RunListing
@@ -59,7 +60,7 @@ def print_stock(stock: Sequence[BatchStock], title: str) -> None:
             (
                 s.reference,
                 s.sku,
-                "in stock" if s.eta is None else s.eta.isoformat(),
+                "in stock" if IN_STOCK.holds_for(s) else str(s.eta),
                 s.purchased_quantity,
                 s.picked,
                 s.reserved,
