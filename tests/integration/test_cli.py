@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
+from allocation.adapters import snapshot
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.entrypoints.cli import Exit, app
 
@@ -168,7 +169,8 @@ def test_conflicts_exit_4(cli: Cli) -> None:
 def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
     cli("batches", "add", "b-stock", "CHAIR", "2")
     cli("allocate", "o1", "CHAIR", "2")
-    with duckdb.connect(str(cli.db)) as connection:  # break two rules behind the CLI's back
+    master = str(snapshot.Layout(cli.db).master)  # the writers' file, not the analysts' copy
+    with duckdb.connect(master) as connection:  # break two rules behind the CLI's back
         connection.execute("UPDATE batches SET purchased_quantity = 1")
         connection.execute("UPDATE allocations SET sku = 'LAMP'")
         connection.execute("INSERT INTO order_lines SELECT * FROM order_lines")  # no key holds it
@@ -185,7 +187,7 @@ def test_a_busy_warehouse_exits_5_naming_who_holds_it_and_saying_to_retry(cli: C
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(cli.db)!r}); "
+            f"import duckdb, time; c = duckdb.connect({str(snapshot.Layout(cli.db).master)!r}); "
             "print('ready', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,
