@@ -82,6 +82,7 @@ def adopt(layout: Layout) -> bool:
     try:
         schema.rewrite(layout.public, scratch)
         _fsync_file(scratch)
+        mark_unpublished(layout)  # the analysts' path still shows the old format
         try:
             os.link(scratch, layout.master)
         except FileExistsError:
