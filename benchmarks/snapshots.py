@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -61,12 +60,12 @@ class Stopwatch:
             if sql == "CHECKPOINT":
                 self.checkpoint.append(time.perf_counter() - started)
 
-        snapshot.publish = timed_publish  # type: ignore[assignment]
-        DuckDBWarehouse._run = timed_run  # type: ignore[method-assign]
+        snapshot.publish = timed_publish
+        DuckDBWarehouse._run = timed_run  # type: ignore[method-assign, assignment]
         try:
             yield self
         finally:
-            snapshot.publish = publish  # type: ignore[assignment]
+            snapshot.publish = publish
             DuckDBWarehouse._run = run  # type: ignore[method-assign]
 
     @property
@@ -167,7 +166,9 @@ def file_format(db: Path, scratch: Path) -> None:
     master = snapshot.Layout(db).master
     for label, option in (("DuckDB 2.0 format", ""), ("DuckDB 1.4 format", "v1.4.0")):
         target = scratch / f"format-{option or 'latest'}.duckdb"
-        config = {"storage_compatibility_version": option} if option else {}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"storage_compatibility_version": option} if option else {}
+        )
         started = time.perf_counter()
         with duckdb.connect(str(target), config=config) as con:
             con.execute(f"ATTACH '{master}' AS source (READ_ONLY)")
@@ -257,4 +258,4 @@ def many_nights(size: Size, root: Path, nights: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
