@@ -172,13 +172,29 @@ def _fill(slot: Path, master: Path) -> None:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         source = os.open(master, os.O_RDONLY)
         try:
-            _copy_differences(source, fd)
+            if os.fstat(fd).st_size:
+                _copy_differences(source, fd)
+            else:
+                _copy_whole(source, fd)
             os.ftruncate(fd, os.fstat(source).st_size)
         finally:
             os.close(source)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _copy_whole(source: int, target: int) -> None:
+    """Copy all of `source` into an empty `target`, in the kernel where it can (Linux)."""
+    if not hasattr(os, "copy_file_range"):
+        _copy_differences(source, target)
+        return
+    offset, size = 0, os.fstat(source).st_size
+    while offset < size:
+        copied = os.copy_file_range(source, target, size - offset, offset, offset)
+        if not copied:
+            break
+        offset += copied
 
 
 def _copy_differences(source: int, target: int) -> None:
