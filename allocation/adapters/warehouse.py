@@ -160,8 +160,13 @@ class DuckDBWarehouse(Warehouse):
                 self._connection = None
 
     def ensure_available(self) -> None:
-        """Fail fast with `WarehouseBusy` if another process holds the file (waits as usual)."""
-        self._connect().close()
+        """Fail fast with `WarehouseBusy` if another writer holds the warehouse (waits as usual).
+
+        Opened and closed as a unit of work, so a new warehouse is created and published, and
+        a commit a dead writer left unpublished is published, before anything else happens.
+        """
+        with self:
+            pass
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
