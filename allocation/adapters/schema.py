@@ -1,12 +1,24 @@
-"""The DuckDB warehouse's tables, and the migrations that bring an older file up to date."""
+"""The DuckDB warehouse's tables and file format, and the migrations for older files."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 import duckdb
 
 SCHEMA_VERSION: Final = 2
+
+STORAGE_COMPATIBILITY: Final = "v1.4.0"
+"""The oldest DuckDB release that must read the file: 1.4, the long-term-support line.
+
+DuckDB 2.0 writes storage version 69 by default, which DuckDB 1.x (CLI 1.5.6 included) refuses;
+asked when the file is created, it writes a format 1.4 and newer read. A file keeps the
+format it was created with."""
+CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
+    "storage_compatibility_version": STORAGE_COMPATIBILITY
+}
+"""DuckDB settings for opening (and creating) the writers' file."""
 
 # Each entry upgrades the schema from version (index) to version (index + 1). Append only:
 # a file written by an older release is upgraded by running the steps it has not seen yet.
@@ -196,6 +208,24 @@ def current_version(connection: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row[0] is not None else 0
 
 
+def fingerprint(connection: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    """What opening the file for writing may change: schema version, columns, views, comments."""
+    queries = (
+        "SELECT 'column', table_name, column_name, data_type, comment FROM duckdb_columns() "
+        "WHERE database_name = current_database()",
+        "SELECT 'view', view_name, sql, comment, NULL FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal",
+        "SELECT 'table', table_name, comment, NULL, NULL FROM duckdb_tables() "
+        "WHERE database_name = current_database()",
+    )
+    rows: list[tuple[object, ...]] = []
+    for sql in queries:
+        rows += connection.execute(f"{sql} ORDER BY ALL").fetchall()
+    if any(row[:2] == ("table", "schema_version") for row in rows):
+        rows += connection.execute("SELECT 'version', version FROM schema_version").fetchall()
+    return rows
+
+
 def upgrade(connection: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations the file has not seen, inside the caller's transaction."""
     version = current_version(connection)
@@ -208,3 +238,30 @@ def upgrade(connection: duckdb.DuckDBPyConnection) -> int:
         connection.execute(MIGRATIONS[step]).complete()
         connection.execute("INSERT INTO schema_version VALUES (?)", [step + 1]).complete()
     return SCHEMA_VERSION
+
+
+def rewrite(source: Path, target: Path) -> None:
+    """Copy the database at `source` into a new file `target`, in the format older releases read.
+
+    `source` is only read (a read-only attach; DuckDB replays its write-ahead log, if any), so
+    the file and its readers are left as they are.
+    """
+    connection = duckdb.connect(str(target), config=CONFIG)
+    try:
+        quoted = str(source).replace("'", "''")
+        connection.execute(f"ATTACH '{quoted}' AS source (READ_ONLY)").complete()
+        name = connection.execute("SELECT current_database()").fetchall()[0][0]
+        connection.execute(f'COPY FROM DATABASE source TO "{name}"').complete()
+        connection.execute("DETACH source").complete()
+        connection.execute("CHECKPOINT").complete()
+    finally:
+        connection.close()
+
+
+def readable_by_older_releases(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open file is in a storage format DuckDB 1.x reads."""
+    (row,) = connection.execute(
+        "SELECT tags['storage_version'] FROM duckdb_databases() "
+        "WHERE database_name = current_database()"
+    ).fetchall()
+    return str(row[0]).startswith("v1.")

@@ -20,7 +20,7 @@ from typing import Any, Self
 import duckdb
 import polars as pl
 
-from allocation.adapters import schema, views
+from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
@@ -208,23 +208,43 @@ class Warehouse(abc.ABC):
 
 
 class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
-    """The warehouse in a DuckDB file: one writer process at a time, one transaction per unit."""
+    """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 0.0) -> None:
+    Writers open a private master file; each commit is published at `path` as a snapshot that
+    any number of readers can hold open (see `snapshot`). `read_only=True` opens that snapshot
+    for reading: it never waits for a writer nor makes one wait.
+    """
+
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 0.0, read_only: bool = False
+    ) -> None:
         self.path = str(path)
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._layout = None if self.path == ":memory:" else snapshot.Layout(Path(self.path))
 
     def __enter__(self) -> Self:
         self._connection = self._connect()
+        if self.read_only:
+            return self
         try:
             # The schema is brought up to date in a transaction of its own, so that a unit of
-            # work rolled back later (a failed run) never takes the tables away with it.
+            # work rolled back later (a failed run) never takes the tables away with it. When
+            # it changes nothing it is rolled back, so the master file is left untouched.
             self._run("BEGIN TRANSACTION")
+            before = schema.fingerprint(self._connection)
             schema.upgrade(self._connection)
             views.create_views(self._connection)
-            self._run("COMMIT")
-            self._run("BEGIN TRANSACTION")
+            if schema.fingerprint(self._connection) != before:
+                self.commit()
+            else:
+                self._run("ROLLBACK")
+                if self._layout is not None and snapshot.needs_publishing(self._layout):
+                    # The last writer died between its commit and publishing it.
+                    self._run("CHECKPOINT")
+                    snapshot.publish(self._layout)
+                self._run("BEGIN TRANSACTION")
         except BaseException:
             self._connection.close()
             self._connection = None
@@ -245,8 +265,13 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
                 self._connection = None
 
     def ensure_available(self) -> None:
-        """Fail fast with `WarehouseBusy` if another process holds the file (waits as usual)."""
-        self._connect().close()
+        """Fail fast with `WarehouseBusy` if another writer holds the warehouse (waits as usual).
+
+        Opened and closed as a unit of work, so a new warehouse is created and published, and
+        a commit a dead writer left unpublished is published, before anything else happens.
+        """
+        with self:
+            pass
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -256,30 +281,53 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
         return self._connection
 
     def commit(self) -> None:
-        """Commit and start a fresh transaction, so the unit of work can go on."""
-        self._run("COMMIT")
+        """Commit, publish the commit at `path`, and start a fresh transaction.
+
+        The master is checkpointed first, so the published copy is the whole committed state
+        in one file. A writer killed before the commit leaves the published state as it was;
+        killed after it, before the snapshot is in place, the next writer publishes it.
+        """
+        if self.read_only:
+            raise RuntimeError(f"warehouse {self.path} was opened read-only")
+        if self._layout is None:
+            self._run("COMMIT")
+        else:
+            snapshot.mark_unpublished(self._layout)
+            self._run("COMMIT")
+            self._run("CHECKPOINT")
+            snapshot.publish(self._layout)
         self._run("BEGIN TRANSACTION")
 
     def rollback(self) -> None:
         """Roll back whatever is uncommitted."""
-        if self._connection is not None:
+        if self._connection is not None and not self.read_only:
             self._run("ROLLBACK")
             self._run("BEGIN TRANSACTION")
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """Open the file, waiting up to `busy_timeout` seconds while another process holds it."""
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        """Open the master (read-only: the snapshot), waiting up to `busy_timeout` s if held."""
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
-                return duckdb.connect(self.path)
+                return self._open()
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(_busy_message(self.path, str(error))) from None
                 time.sleep(0.25)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """One attempt at opening the file this unit of work reads or writes."""
+        if self._layout is None:
+            return duckdb.connect(self.path)
+        if self.read_only:
+            if not self._layout.public.exists():
+                raise FileNotFoundError(f"no warehouse at {self.path} yet")
+            return duckdb.connect(self.path, read_only=True)
+        self._layout.writer_dir.mkdir(parents=True, exist_ok=True)
+        snapshot.adopt(self._layout)  # a file of an earlier release, if there is one
+        return duckdb.connect(str(self._layout.master), config=schema.CONFIG)
 
 
 def _busy_message(path: str, error: str) -> str:

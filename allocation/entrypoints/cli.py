@@ -87,19 +87,24 @@ def settings_with(**options: Any) -> Settings:
         raise InvalidOption(f"{name}: {first['msg']}, got {first['input']!r}") from None
 
 
-def warehouse_at(settings: Settings, *, create: bool = False) -> DuckDBWarehouse:
+def warehouse_at(
+    settings: Settings, *, create: bool = False, read_only: bool = False
+) -> DuckDBWarehouse:
     """The command's unit of work, on a warehouse file that exists unless it may `create` it.
 
     Only adding a batch (like a run) starts a new warehouse; any other command on a missing
-    file is refused, rather than leave an empty file behind. Look-ups never commit.
+    file is refused, rather than leave an empty file behind. Look-ups open the published
+    snapshot `read_only`, so they never wait for a writer nor make one wait.
     """
     if not create and settings.db != ":memory:" and not Path(settings.db).exists():
         raise NotFound(f"no warehouse at {settings.db}: give --db or set ALLOCATION_DB")
-    return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout)
+    return DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout, read_only=read_only)
 
 
 @contextmanager
-def opened(*, create: bool = False, **options: Any) -> Iterator[tuple[Settings, DuckDBWarehouse]]:
+def opened(
+    *, create: bool = False, read_only: bool = False, **options: Any
+) -> Iterator[tuple[Settings, DuckDBWarehouse]]:
     """A command's settings and warehouse, opened for the block; expected failures end it.
 
     `options` are the command's own (None = not given). Any expected failure inside the block
@@ -107,7 +112,7 @@ def opened(*, create: bool = False, **options: Any) -> Iterator[tuple[Settings, 
     """
     with expected_failures():
         settings = settings_with(**options)
-        with warehouse_at(settings, create=create) as warehouse:
+        with warehouse_at(settings, create=create, read_only=read_only) as warehouse:
             yield settings, warehouse
 
 
@@ -258,7 +263,7 @@ def batches_list(
     with expected_failures():
         if in_stock and inbound:
             raise InvalidInput("give --in-stock or --inbound, not both")
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db, read_only=True) as (_, warehouse):
         stock = operations.list_batches(
             warehouse, sku, in_stock=True if in_stock else False if inbound else None
         )
@@ -275,7 +280,7 @@ def batches_show(
     as_json: AsJson = False,
 ) -> None:
     """Show a batch: its allocations, picked and reserved, and what is still available."""
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db, read_only=True) as (_, warehouse):
         stock = operations.show_batch(warehouse, reference)
     if as_json:
         print_json(asdict(stock))
@@ -389,7 +394,7 @@ def lines_show(
     as_json: AsJson = False,
 ) -> None:
     """Show an order's lines: qty, status, and units picked, reserved and short."""
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db, read_only=True) as (_, warehouse):
         lines = operations.show_lines(warehouse, order_id)
     if as_json:
         print_json([asdict(line) for line in lines])
@@ -408,7 +413,7 @@ def runs_list(
     as_json: AsJson = False,
 ) -> None:
     """List the recent runs and operations, latest first."""
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db, read_only=True) as (_, warehouse):
         listed = operations.list_runs(warehouse, limit)
     if as_json:
         print_json([asdict(r) for r in listed])
@@ -423,7 +428,7 @@ def runs_show(
     as_json: AsJson = False,
 ) -> None:
     """Show a run's summary."""
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db, read_only=True) as (_, warehouse):
         summary = operations.show_run(warehouse, run_id)
     if as_json:
         print_json(asdict(summary))
@@ -434,7 +439,7 @@ def runs_show(
 @app.command()
 def check(db: Db = None, as_json: AsJson = False) -> None:
     """Check the warehouse's invariants; each violation is printed, and the status is 4."""
-    with opened(db=db) as (_, warehouse):
+    with opened(db=db) as (_, warehouse):  # the job's own file, not the published copy
         violations = check_invariants(warehouse)
         if as_json:
             print_json({"violations": violations})

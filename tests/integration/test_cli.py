@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
+from allocation.adapters import snapshot
 from allocation.adapters.schema import SchemaTooNew
 from allocation.adapters.storage import (
     StorageAccessDenied,
@@ -179,7 +180,8 @@ def test_conflicts_exit_4(cli: Cli) -> None:
 def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
     cli("batches", "add", "b-stock", "CHAIR", "2")
     cli("allocate", "o1", "CHAIR", "2")
-    with duckdb.connect(str(cli.db)) as connection:  # break two rules behind the CLI's back
+    master = str(snapshot.Layout(cli.db).master)  # the writers' file, not the analysts' copy
+    with duckdb.connect(master) as connection:  # break two rules behind the CLI's back
         connection.execute("UPDATE batches SET purchased_quantity = 1")
         connection.execute("UPDATE allocations SET sku = 'LAMP'")
         connection.execute("INSERT INTO order_lines SELECT * FROM order_lines")  # no key holds it
@@ -190,13 +192,15 @@ def test_check_names_every_violation_and_exits_4(cli: Cli) -> None:
     assert "order line stored more than once: order_id=o1, sku=CHAIR, times=2" in result.stdout
 
 
-def test_a_busy_warehouse_exits_5_naming_who_holds_it_and_saying_to_retry(cli: Cli) -> None:
+def test_a_busy_warehouse_refuses_changes_with_5_naming_its_holder_and_still_answers_look_ups(
+    cli: Cli,
+) -> None:
     cli("batches", "add", "b-stock", "CHAIR", "10")
     holder = subprocess.Popen(  # another process holding the file, as a running night would
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(cli.db)!r}); "
+            f"import duckdb, time; c = duckdb.connect({str(snapshot.Layout(cli.db).master)!r}); "
             "print('ready', flush=True); time.sleep(30)",
         ],
         stdout=subprocess.PIPE,
@@ -204,10 +208,12 @@ def test_a_busy_warehouse_exits_5_naming_who_holds_it_and_saying_to_retry(cli: C
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        for args in (("batches", "list"), ("allocate", "o1", "CHAIR", "1")):
+        for args in (("batches", "add", "b-2", "CHAIR", "1"), ("allocate", "o1", "CHAIR", "1")):
             busy = cli(*args)
             assert_fails(busy, Exit.BUSY, f"held by process {holder.pid}")
             assert "retry later" in busy.stderr
+        listed = cli.json("batches", "list")  # look-ups read the published snapshot: no wait
+        assert [batch["reference"] for batch in listed] == ["b-stock"]
     finally:
         holder.kill()
         holder.communicate()

@@ -1,8 +1,9 @@
-"""One writer at a time: a second run, an analyst's read-only session, and what each one sees.
+"""One writer at a time, and readers out of the way: a second run, an analyst's session.
 
-The warehouse is a DuckDB file, which one process may write at a time (and read-only opens
-only share with other read-only opens). A run that finds it held waits up to its busy
-timeout, then stops with a one-line reason naming the holder, and changes nothing.
+Writers open the warehouse's private master file, which one process may write at a time: a
+run that finds it held waits up to its busy timeout, then stops with a one-line reason
+naming the holder, and changes nothing. Analysts open the published snapshot read-only,
+which no writer ever waits for.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from allocation.service_layer.nightly import run_night
 
 HOLD = """
 import sys, time, duckdb
-con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read-only")
+from allocation.adapters.warehouse import DuckDBWarehouse
+if sys.argv[2] == "writer":
+    held = DuckDBWarehouse(sys.argv[1]).__enter__()
+else:
+    con = duckdb.connect(sys.argv[1], read_only=True)
 print("ready", flush=True)
 time.sleep(float(sys.argv[3]))
-con.close()
 """
 
 
 @contextmanager
 def held(db: Path, mode: str, seconds: float = 30) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the warehouse file (as a run, or as an analyst, read-only)."""
+    """Another process holding the warehouse: a `writer` (a run) or a `reader` (an analyst)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(db), mode, str(seconds)],
         stdout=subprocess.PIPE,
@@ -76,11 +80,10 @@ def lines_loaded(root: Path) -> int:
         return int(warehouse.query("SELECT count(*) AS n FROM order_lines")["n"][0])
 
 
-@pytest.mark.parametrize("mode", ["read-write", "read-only"])
-def test_a_run_that_finds_the_warehouse_held_stops_naming_the_holder_and_changes_nothing(
-    night_ready: Path, mode: str
+def test_a_run_that_finds_another_writer_stops_naming_it_and_changes_nothing(
+    night_ready: Path,
 ) -> None:
-    with held(night_ready / "w.duckdb", mode) as holder:
+    with held(night_ready / "w.duckdb", "writer") as holder:
         started = time.monotonic()
         with pytest.raises(WarehouseBusy, match=rf"held by process {holder.pid}.*retry"):
             night(night_ready, busy_timeout=1.0)
@@ -92,17 +95,22 @@ def test_a_run_that_finds_the_warehouse_held_stops_naming_the_holder_and_changes
     assert lines_loaded(night_ready) == 1
 
 
-def test_a_run_waiting_for_an_analyst_goes_ahead_once_the_analyst_lets_go(
-    night_ready: Path,
-) -> None:
-    with held(night_ready / "w.duckdb", "read-only", seconds=1.5):
+def test_a_run_waiting_for_another_writer_goes_ahead_once_it_lets_go(night_ready: Path) -> None:
+    with held(night_ready / "w.duckdb", "writer", seconds=1.5):
         night(night_ready, busy_timeout=30)
 
     assert lines_loaded(night_ready) == 1
 
 
+def test_a_run_goes_ahead_at_once_while_an_analyst_holds_the_warehouse(night_ready: Path) -> None:
+    with held(night_ready / "w.duckdb", "reader"):
+        night(night_ready, busy_timeout=0)
+
+    assert lines_loaded(night_ready) == 1
+
+
 def test_a_second_allocation_run_is_refused_at_once_with_status_5(night_ready: Path) -> None:
-    with held(night_ready / "w.duckdb", "read-write") as holder:
+    with held(night_ready / "w.duckdb", "writer") as holder:
         started = time.monotonic()
         done = subprocess.run(
             [

@@ -4,7 +4,8 @@ Each case runs a first night cleanly, drops the second night's files, and kills 
 run at one fault point. Then it runs again and checks: the invariants hold, every input row
 is accounted for once, the pick lists in the outbox are exactly the ones the warehouse
 recorded (none missing, none twice), every published file is complete, and the warehouse
-holds the same allocations as a twin that never crashed.
+holds the same allocations as a twin that never crashed. Right after the kill, the analysts'
+path opens read-only and holds the last commit, with nothing left lying around.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from allocation.adapters import snapshot
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain.policy import Policy
@@ -162,3 +164,82 @@ def test_every_published_run_is_complete_once_its_manifest_is_there(
         for entry in json.loads(outbox.read(manifest.key))["files"].values():
             frame = pl.read_parquet(io.BytesIO(outbox.read(entry["path"])))
             assert frame.height == entry["rows"]
+
+
+def everything_in(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table of a warehouse file, row by row (opened read-only)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {name: con.sql(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in names}
+
+
+def files_beside(db: Path) -> tuple[list[str], list[str]]:
+    """The names in the analysts' folder (inputs and outputs aside) and in the writers' one."""
+    layout = snapshot.Layout(db)
+    analysts = sorted(p.name for p in db.parent.iterdir() if p.name not in {"inbox", "outbox"})
+    return analysts, sorted(p.name for p in layout.writer_dir.iterdir())
+
+
+SETTLED = (
+    [".w.duckdb.writer", "w.duckdb"],
+    ["snapshot-a.duckdb", "snapshot-b.duckdb", "warehouse.duckdb"],
+)
+"""What the folders hold between writers: the snapshot, the master and the spare snapshot."""
+
+
+@pytest.mark.parametrize(
+    "point",
+    [p if p in DEFAULT_POINTS else pytest.param(p, marks=pytest.mark.slow) for p in POINTS],
+)
+def test_after_a_kill_at_any_stage_the_analysts_path_holds_the_last_commit(
+    point: str, tmp_path: Path
+) -> None:
+    drop(tmp_path, NIGHT_1)
+    night(tmp_path, date(2026, 11, 26))
+    drop(tmp_path, NIGHT_2)
+    db = tmp_path / "w.duckdb"
+
+    assert killed_night(tmp_path, date(2026, 11, 27), point) == -9
+
+    assert everything_in(db) == everything_in(snapshot.Layout(db).master)
+    analysts, writers = files_beside(db)
+    assert analysts == SETTLED[0]
+    assert set(writers) <= {*SETTLED[1], "warehouse.duckdb.wal"}
+    night(tmp_path, date(2026, 11, 27))
+    assert files_beside(db) == SETTLED
+
+
+DIE_BEFORE_PUBLISHING = """
+import os, signal, sys
+from pathlib import Path
+from allocation.adapters import snapshot
+from allocation.adapters.warehouse import DuckDBWarehouse
+db = Path(sys.argv[1])
+layout = snapshot.Layout(db)
+warehouse = DuckDBWarehouse(db).__enter__()
+warehouse.execute("UPDATE batches SET purchased_quantity = 99 WHERE reference = 'st'")
+# What `commit` does, up to the commit of the master, then death before the snapshot moves.
+snapshot.mark_unpublished(layout)
+warehouse.connection.execute("COMMIT")
+os.link(layout.slots[0], layout.staging)  # as if killed mid-publish, just before the rename
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_commit_the_writer_died_before_publishing_is_published_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    drop(tmp_path, NIGHT_1)
+    night(tmp_path, date(2026, 11, 26))
+    db = tmp_path / "w.duckdb"
+    killed = subprocess.run([sys.executable, "-c", DIE_BEFORE_PUBLISHING, str(db)], timeout=60)
+    assert killed.returncode == -9
+    stale = everything_in(db)
+    assert ("st", "CHAIR", 6) in [row[:3] for row in stale["batches"]]
+
+    with DuckDBWarehouse(db):  # the next writer, with nothing of its own to commit
+        pass
+
+    assert everything_in(db) == everything_in(snapshot.Layout(db).master) != stale
+    assert ("st", "CHAIR", 99) in [row[:3] for row in everything_in(db)["batches"]]
+    assert files_beside(db) == SETTLED

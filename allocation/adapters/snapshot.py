@@ -1,0 +1,222 @@
+"""The analysts' snapshot: the last committed state, published beside the writers' own file.
+
+Writers work on a private master file (`<dir>/.<name>.writer/warehouse.duckdb`) that only they
+open, so DuckDB's lock on it keeps excluding writers from each other and never involves a
+reader. At every commit the master is checkpointed and copied into a spare snapshot file,
+which is made durable (fsync) and renamed over the analysts' path (`<dir>/<name>`); the
+folder is fsynced after the rename. A reader that opened the previous snapshot keeps reading
+the file it opened; a reader that opens the path afterwards sees the new commit.
+
+Two snapshot files take turns (`snapshot-a.duckdb`, `snapshot-b.duckdb` in the writers'
+folder, one of them also linked at the analysts' path). The spare one is brought up to date
+by rewriting only the chunks that differ from the master, unless a reader still holds it
+(DuckDB holds a shared lock on every file it opens): then it is replaced by a fresh copy, and
+the reader keeps the old one until it closes. Requires a POSIX filesystem (Linux, macOS) with
+hard links and atomic rename, the writers' folder on the same filesystem as the path.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from allocation.adapters import schema
+
+CHUNK: Final = 1 << 20
+"""Bytes compared at a time when a spare snapshot is brought up to date."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the analysts' snapshot, the writers' master and their spare files live."""
+
+    public: Path
+
+    @property
+    def writer_dir(self) -> Path:
+        """The writers' folder, beside the analysts' file (same filesystem)."""
+        return self.public.parent / f".{self.public.name}.writer"
+
+    @property
+    def master(self) -> Path:
+        """The job's data of record, opened by writers only."""
+        return self.writer_dir / "warehouse.duckdb"
+
+    @property
+    def slots(self) -> tuple[Path, Path]:
+        """The two snapshot files that take turns at the analysts' path."""
+        return (self.writer_dir / "snapshot-a.duckdb", self.writer_dir / "snapshot-b.duckdb")
+
+    @property
+    def unpublished(self) -> Path:
+        """Present while the master may hold a commit the analysts' path does not show."""
+        return self.writer_dir / "unpublished"
+
+    @property
+    def staging(self) -> Path:
+        """The name a snapshot takes in the analysts' folder just before the rename."""
+        return self.public.parent / f".{self.public.name}.publishing"
+
+
+def wal(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database file at `path`."""
+    return path.with_name(path.name + ".wal")
+
+
+def adopt(layout: Layout) -> bool:
+    """Make a warehouse file of an earlier release (at the public path, no master) the master.
+
+    The file is read (with its write-ahead log, if any) and rewritten in the storage format
+    older DuckDB releases read (`schema.rewrite`); the public path stays readable meanwhile.
+    The copy becomes the master in one step (a hard link, which fails if another writer
+    adopted first). Returns whether a file was adopted.
+    """
+    if layout.master.exists() or not layout.public.exists():
+        return False
+    layout.writer_dir.mkdir(exist_ok=True)
+    scratch = layout.writer_dir / f"adopting-{uuid.uuid4().hex}.duckdb"
+    try:
+        schema.rewrite(layout.public, scratch)
+        _fsync_file(scratch)
+        mark_unpublished(layout)  # the analysts' path still shows the old format
+        try:
+            os.link(scratch, layout.master)
+        except FileExistsError:
+            return False
+        fsync_directory(layout.writer_dir)
+        return True
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def mark_unpublished(layout: Layout) -> None:
+    """Record, durably, that the master is about to hold a commit not yet published."""
+    layout.writer_dir.mkdir(exist_ok=True)
+    if not layout.unpublished.exists():
+        layout.unpublished.touch()
+        fsync_directory(layout.writer_dir)
+
+
+def needs_publishing(layout: Layout) -> bool:
+    """Whether the analysts' path may lag the master (a writer died before publishing)."""
+    return layout.unpublished.exists() or not layout.public.exists()
+
+
+def clean(layout: Layout) -> None:
+    """Remove what a writer that died while publishing left behind."""
+    layout.staging.unlink(missing_ok=True)
+    for leftover in layout.writer_dir.glob("adopting-*"):
+        leftover.unlink(missing_ok=True)
+
+
+def publish(layout: Layout) -> None:
+    """Make the analysts' path show the master as it is now (checkpointed, no open changes).
+
+    The caller holds the master (DuckDB's lock on it), so no other writer publishes at once.
+    """
+    slot = _spare(layout)
+    _fill(slot, layout.master)
+    fsync_directory(layout.writer_dir)
+    clean(layout)
+    os.link(slot, layout.staging)
+    # A write-ahead log at the analysts' path can only come from a read-write open by
+    # mistake; DuckDB would replay it over the new snapshot, so it goes first.
+    wal(layout.public).unlink(missing_ok=True)
+    layout.staging.replace(layout.public)
+    fsync_directory(layout.public.parent)
+    layout.unpublished.unlink(missing_ok=True)
+
+
+def fsync_directory(path: Path) -> None:
+    """Make the names in folder `path` durable (the seam tests watch to see it done)."""
+    _fsync_file(path)
+
+
+def _spare(layout: Layout) -> Path:
+    """The snapshot file that is not at the analysts' path now."""
+    try:
+        shown = layout.public.stat().st_ino
+    except FileNotFoundError:
+        shown = None
+    candidates = [slot for slot in layout.slots if not _is_inode(slot, shown)]
+    existing = [slot for slot in candidates if slot.exists()]
+    return (existing or candidates)[0]
+
+
+def _is_inode(path: Path, inode: int | None) -> bool:
+    try:
+        return inode is not None and path.stat().st_ino == inode
+    except FileNotFoundError:
+        return False
+
+
+def _fill(slot: Path, master: Path) -> None:
+    """Make `slot` a durable byte-for-byte copy of `master`, rewriting only what differs.
+
+    Held under an exclusive lock, so no DuckDB process can open it half-written. If a reader
+    still holds it (an old snapshot someone has open), it is replaced by a fresh file and the
+    reader keeps the old one.
+    """
+    fd = os.open(slot, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            slot.unlink()
+            fd = os.open(slot, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        source = os.open(master, os.O_RDONLY)
+        try:
+            if os.fstat(fd).st_size:
+                _copy_differences(source, fd)
+            else:
+                _copy_whole(source, fd)
+            os.ftruncate(fd, os.fstat(source).st_size)
+        finally:
+            os.close(source)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_whole(source: int, target: int) -> None:
+    """Copy all of `source` into an empty `target`, in the kernel where it can (Linux)."""
+    if not hasattr(os, "copy_file_range"):
+        _copy_differences(source, target)
+        return
+    offset, size = 0, os.fstat(source).st_size
+    while offset < size:
+        copied = os.copy_file_range(source, target, size - offset, offset, offset)
+        if not copied:
+            break
+        offset += copied
+
+
+def _copy_differences(source: int, target: int) -> None:
+    """Write into `target` every chunk of `source` that it does not already hold."""
+    wanted, held = bytearray(CHUNK), bytearray(CHUNK)
+    offset = 0
+    while True:
+        read = os.preadv(source, [wanted], offset)
+        if not read:
+            return
+        if read == CHUNK:
+            same = os.preadv(target, [held], offset) == read and wanted == held
+        else:
+            same = os.pread(target, read, offset) == wanted[:read]
+        if not same:
+            os.pwrite(target, memoryview(wanted)[:read], offset)
+        offset += read
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
