@@ -19,7 +19,6 @@ holds the warehouse, every command is told it is busy (status 5) and to retry.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -29,7 +28,6 @@ from typing import Annotated, Any, Final
 
 import typer
 from pydantic import ValidationError
-from rich.logging import RichHandler
 
 from allocation.adapters.publisher import ParquetPublisher
 from allocation.adapters.storage import open_storage
@@ -54,6 +52,7 @@ from allocation.entrypoints.rendering import (
     print_stock,
     print_table,
     say,
+    show_progress,
     stdout,
 )
 from allocation.service_layer import operations
@@ -175,24 +174,6 @@ def run(
             print_record(f"Run {result.summary.run_id}", asdict(result.summary))
             say(f"Outputs in {settings.outbox}, warehouse {settings.db}")
             stdout.print(f"Report: {result.report}", soft_wrap=True)
-
-
-@contextmanager
-def show_progress(*, enabled: bool) -> Iterator[None]:
-    """Show the run's progress lines (one per stage) on stderr while the block runs."""
-    if not enabled:
-        yield
-        return
-    logger = logging.getLogger("allocation.progress")
-    handler = RichHandler(console=stderr, show_path=False, show_level=False, markup=False)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # Prefect's console handler on the root logger would repeat them
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
 
 
 def _parse_date(text: str) -> date:

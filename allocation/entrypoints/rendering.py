@@ -1,18 +1,22 @@
-"""What the `allocation` commands print on stdout: tables for people, JSON for programs."""
+"""What the `allocation` commands print: tables for people, JSON for programs, progress lines."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
 from allocation.domain.rules import IN_STOCK
+from allocation.entrypoints.exits import stderr
 from allocation.service_layer.holdings import BatchStock, Held
 from allocation.service_layer.outcomes import Released
 from allocation.service_layer.runs import RunListing
@@ -119,3 +123,21 @@ def print_runs(listed: Sequence[RunListing]) -> None:
             for r in listed
         ],
     )
+
+
+@contextmanager
+def show_progress(*, enabled: bool) -> Iterator[None]:
+    """Show the run's progress lines (one per stage) on stderr while the block runs."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("allocation.progress")
+    handler = RichHandler(console=stderr, show_path=False, show_level=False, markup=False)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # Prefect's console handler on the root logger would repeat them
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True

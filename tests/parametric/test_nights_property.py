@@ -81,6 +81,7 @@ def night_files(
 def play(root: Path, nights: list[dict[str, bytes]], policy: Policy) -> list[dict[str, object]]:
     """Run the nights in order into a fresh warehouse; return each night's outputs."""
     inbox, outbox = open_storage(str(root / "inbox")), open_storage(str(root / "outbox"))
+    (root / "inbox").mkdir(exist_ok=True)  # a night with no files still has its inbox folder
     db = str(root / "warehouse.duckdb")
     results = []
     for index, files in enumerate(nights):
