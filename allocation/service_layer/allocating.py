@@ -71,8 +71,9 @@ def record_plan(
 def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     """Write one new line's plan: its picks and reservations are added to what is held.
 
-    The line is new, so it held nothing: the night's re-planned reservations come to the
-    ones held plus the line's, and only the line's allocations are written and ledgered.
+    The line is new, so it held nothing: the reservations afterwards are those held plus the
+    line's, as `record_plan` would make them, but only the line's are written and ledgered
+    (replacing every reservation read them all: 17 s and 3.5 GB at 10M allocations).
     """
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)

@@ -82,12 +82,12 @@ def add_batch(
         eta=eta.isoformat() if isinstance(eta, date) else eta,
     )
     reference = row["reference"][0]
-    existing = stock(warehouse, reference=reference)
-    if existing:
-        known, _ = existing[0]
+    existing = warehouse.batches(reference=reference)  # (not what it holds: one scan less)
+    if existing.height:
+        known = existing.row(0, named=True)
         raise Conflict(
-            f"batch {reference} already exists ({known.sku}, {known.purchased_quantity} units): "
-            "use another reference"
+            f"batch {reference} already exists ({known['sku']}, {known['purchased_quantity']} "
+            "units): use another reference"
         )
     run = begin(warehouse, policy)
     warehouse.upsert_batches(row.drop("row_number"), run.run_id)
