@@ -139,9 +139,12 @@ class FakeWarehouse(Warehouse):
 
     # --- order lines
 
-    def lines(self, *columns: str, status: LineStatus | None = None) -> pl.DataFrame:
-        lines = self.tables["order_lines"]
-        return (lines if status is None else lines.filter(status=status)).select(columns)
+    def lines(
+        self, *columns: str, status: LineStatus | None = None, order_id: str | None = None
+    ) -> pl.DataFrame:
+        return self._of(self.tables["order_lines"], status=status, order_id=order_id).select(
+            columns
+        )
 
     def last_arrival(self) -> int:
         return int(self.tables["order_lines"].select(pl.col("arrival").max()).item() or 0)
@@ -256,6 +259,18 @@ class FakeWarehouse(Warehouse):
             run_id=pl.when(pl.col("added").is_null()).then("run_id").otherwise(pl.lit(run_id)),
         )
         self.tables["allocations"] = pl.concat([others, conform(grown, TABLES["allocations"])])
+
+    def subtract_allocations(self, rows: pl.DataFrame, run_id: str) -> None:
+        taken = rows.select(*ALLOCATION_KEY, "status", taken="qty")
+        shrunk = (
+            self.tables["allocations"]
+            .join(taken, on=[*ALLOCATION_KEY, "status"], how="left", maintain_order="left")
+            .with_columns(
+                qty=pl.col("qty") - pl.col("taken").fill_null(0),
+                run_id=pl.when(pl.col("taken").is_null()).then("run_id").otherwise(pl.lit(run_id)),
+            )
+        )
+        self.tables["allocations"] = shrunk.filter(pl.col("qty") > 0).drop("taken")
 
     def drop_reservations_of_cancelled_lines(self) -> None:
         cancelled = self.lines(*KEY, status=LineStatus.CANCELLED)

@@ -67,8 +67,10 @@ class Warehouse(abc.ABC):
     # --- order lines ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def lines(self, *columns: str, status: LineStatus | None = None) -> pl.DataFrame:
-        """The given columns of every order line, or of the lines of one status."""
+    def lines(
+        self, *columns: str, status: LineStatus | None = None, order_id: str | None = None
+    ) -> pl.DataFrame:
+        """The given columns of every order line, or of those of one status and/or order."""
 
     def open_lines(self) -> pl.DataFrame:
         """The open demand: order_id, sku, qty, priority, ordered_at, arrival."""
@@ -116,6 +118,7 @@ class Warehouse(abc.ABC):
         """Allocations (with status) on the batches `batches(sku=, reference=)` returns.
 
         Columns: order_id, sku, batch_ref, qty, status; by batch_ref, status, order_id, sku.
+        Only the allocations of those batches are read, not every allocation.
         """
 
     @abc.abstractmethod
@@ -143,7 +146,17 @@ class Warehouse(abc.ABC):
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
         """Add `rows`' quantities to the allocations of one status, stamping those with `run_id`.
 
-        A key already allocated grows by the row's qty; a new key is inserted.
+        A key already allocated grows by the row's qty; a new key is inserted. Only the
+        allocations of the keys given are touched (one line's, for an operator's allocate).
+        """
+
+    @abc.abstractmethod
+    def subtract_allocations(self, rows: pl.DataFrame, run_id: str) -> None:
+        """Take `rows`' quantities off the allocations of the same key and status.
+
+        `rows`: order_id, sku, batch_ref, status, qty, one row per key and status. An
+        allocation left with nothing is deleted; one that shrinks is stamped with `run_id`;
+        a row naming no allocation changes nothing. Only the allocations named are touched.
         """
 
     @abc.abstractmethod

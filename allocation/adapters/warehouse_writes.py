@@ -120,19 +120,50 @@ class DuckDBWrites(DuckDBSql):
         self._insert_new_keys(parameters)
 
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
-        """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted."""
+        """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted.
+
+        One MERGE: the rows are joined to the table by key, and only the allocations they
+        name are read. (An insert of the keys `NOT EXISTS` among the allocations hashed every
+        allocation of the status first: 1.5 s at 10M allocations for one line's one row.)
+        """
         if not rows.height:
             return
         self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        parameters = {"status": status, "run_id": run_id}
         self._run(
             f"""
-            UPDATE allocations a SET qty = a.qty + r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {_SAME_ALLOCATION}
+            MERGE INTO allocations a USING _allocations r
+            ON a.status = $status AND {_SAME_ALLOCATION}
+            WHEN MATCHED THEN UPDATE SET qty = a.qty + r.qty, run_id = $run_id
+            WHEN NOT MATCHED THEN INSERT (order_id, sku, batch_ref, qty, status, run_id)
+                VALUES (r.order_id, r.sku, r.batch_ref, r.qty, $status, $run_id)
             """,
-            parameters,
+            {"status": status, "run_id": run_id},
         )
-        self._insert_new_keys(parameters)
+        self.connection.unregister("_allocations")
+
+    def subtract_allocations(self, rows: pl.DataFrame, run_id: str) -> None:
+        """Shrink the allocations named by `rows`; delete those left with nothing.
+
+        The rows are joined to the table by key, so only the allocations they name are read.
+        The allocations taken back whole are deleted first; when that is every row (an order
+        or a batch released), there is nothing left to shrink and the update is skipped.
+        """
+        if not rows.height:
+            return
+        self._register("_taken", rows.select(*_ALLOCATION_KEY, "status", "qty"))
+        same = f"a.status = r.status AND {_SAME_ALLOCATION}"
+        deleted = self.connection.execute(
+            f"DELETE FROM allocations a USING _taken r WHERE {same} AND a.qty <= r.qty RETURNING 1"
+        ).fetchall()
+        if len(deleted) < rows.height:
+            self._run(
+                f"""
+                UPDATE allocations a SET qty = a.qty - r.qty, run_id = $run_id FROM _taken r
+                WHERE {same} AND a.qty > r.qty
+                """,
+                {"run_id": run_id},
+            )
+        self.connection.unregister("_taken")
 
     def _insert_new_keys(self, parameters: dict[str, str]) -> None:
         """Insert the rows of `_allocations` whose key has no allocation of the status yet."""

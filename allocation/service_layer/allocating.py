@@ -64,18 +64,39 @@ def record_plan(
     """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
+    _record_history(warehouse, run, plan)
+    _record_ledger(warehouse, run, plan, reserved_before)
+
+
+def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
+    """Write one new line's plan: its picks and reservations are added to what is held.
+
+    The line is new, so it held nothing: the reservations afterwards are those held plus the
+    line's, as `record_plan` would make them, but only the line's are written and ledgered
+    (replacing every reservation read them all: 17 s and 3.5 GB at 10M allocations).
+    """
+    warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
+    _record_history(warehouse, run, plan)
+    _record_ledger(warehouse, run, plan, None)
+
+
+def _record_history(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
+    """The run's outputs: its allocations, pick list and shortages."""
     warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     warehouse.append(
         "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}"), run_id=run.run_id
     )
     warehouse.append("run_shortages", plan.shortages, run_id=run.run_id)
-    _record_ledger(warehouse, run, plan, reserved_before)
 
 
 def _record_ledger(
-    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame
+    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame | None
 ) -> None:
-    """Ledger rows: each pick, and each reservation made, grown, shrunk or released."""
+    """Ledger rows: each pick, and each reservation made, grown, shrunk or released.
+
+    `reserved_before` None: the plan's reservations are all added (one new line's).
+    """
     stamp = {"run_id": run.run_id, "recorded_at": run.started_at}
     warehouse.append(
         "ledger",
@@ -84,8 +105,8 @@ def _record_ledger(
         reason="allocated from in-stock batch; on the pick list",
         **stamp,
     )
-    if reserved_before.is_empty():  # (a first night: every reservation is new, no copy needed)
-        grown, shrunk = plan.reservations, reserved_before
+    if reserved_before is None or reserved_before.is_empty():  # every reservation is new
+        grown, shrunk = plan.reservations, plan.reservations.clear()
     else:
         # Streamed, so only the changed reservations are held, not the whole join of two
         # frames of millions of rows (most reservations are the same from night to night).
@@ -112,12 +133,12 @@ def _record_ledger(
 
 
 def plan_of_line(
-    made: Sequence[Allocation],
-    shortage: Shortage | None,
-    batches: Sequence[Batch],
-    reserved_before: pl.DataFrame,
+    made: Sequence[Allocation], shortage: Shortage | None, batches: Sequence[Batch]
 ) -> NightPlan:
-    """One line's allocations in the shape of a night's plan, so a run's recording applies."""
+    """One line's allocations in the shape of a night's plan, for `record_line`.
+
+    Its reservations are the line's own (added to those held, not replacing them).
+    """
     by_reference = {batch.reference: batch for batch in batches}
     allocations = pl.DataFrame(
         [
@@ -128,11 +149,10 @@ def plan_of_line(
         orient="row",
     )
     columns = list(ALLOCATION_SCHEMA)
-    reserved = allocations.filter(~pl.col("in_stock")).select(columns)
     return NightPlan(
         allocations=allocations,
         picks=allocations.filter("in_stock").select(columns),
-        reservations=pl.concat([reserved_before, reserved]),
+        reservations=allocations.filter(~pl.col("in_stock")).select(columns),
         shortages=pl.DataFrame(
             [] if shortage is None else [astuple(shortage)], schema=SHORTAGE_SCHEMA, orient="row"
         ),

@@ -75,18 +75,20 @@ def withdraw(warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason:
     """Take back picked quantities: shrink the picks, publish withdrawals, write the ledger."""
     if not taken.height:
         return
-    picked = warehouse.allocations(AllocationStatus.PICKED)
-    remaining = (
-        picked.join(
-            taken.select(*KEY, "batch_ref", taken_qty="qty"),
-            on=[*KEY, "batch_ref"],
-            how="left",
-        )
-        .with_columns(qty=pl.col("qty") - pl.col("taken_qty").fill_null(0))
-        .filter(pl.col("qty") > 0)
-        .drop("taken_qty")
+    # Only the picks named are touched, not every pick in the warehouse.
+    warehouse.subtract_allocations(
+        taken.select(*KEY, "batch_ref", "qty", status=pl.lit(AllocationStatus.PICKED.value)),
+        run.run_id,
     )
-    warehouse.replace_allocations(AllocationStatus.PICKED, remaining, run.run_id)
+    record_withdrawals(warehouse, run, taken, reason)
+
+
+def record_withdrawals(
+    warehouse: Warehouse, run: RunContext, taken: pl.DataFrame, reason: str
+) -> None:
+    """Record picked quantities taken back: the withdrawals published, and the ledger."""
+    if not taken.height:
+        return
     stamped = taken.select(*KEY, "batch_ref", "qty").with_columns(
         run_id=pl.lit(run.run_id), reason=pl.lit(reason)
     )

@@ -210,17 +210,19 @@ def _batches_to_load(
 
 
 def lines_to_load(
-    warehouse: Warehouse, rows: pl.DataFrame | None
+    warehouse: Warehouse, rows: pl.DataFrame | None, *, order_id: str | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """New lines to insert, rejects for conflicting ones, and how many rows were duplicates.
 
     A line key seen before (earlier in the run or in the warehouse) with the same qty is a
     duplicate: counted, loaded as nothing new. With another qty it conflicts and is rejected.
+    `order_id`: every row is of that order, so only its lines are read from the warehouse.
     """
     if rows is None:
         return pl.DataFrame(), REJECT_SCHEMA.to_frame(), 0
     rows = rows.with_row_index("_order")
-    existing = warehouse.lines("order_id", "sku", "qty").rename({"qty": "known_qty"})
+    known = warehouse.lines("order_id", "sku", "qty", order_id=order_id)
+    existing = known.rename({"qty": "known_qty"})
     if existing.height:
         rows = rows.join(existing, on=["order_id", "sku"], how="left", maintain_order="left")
     else:

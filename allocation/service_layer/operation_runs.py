@@ -21,8 +21,7 @@ from allocation.domain.status import AllocationStatus, LedgerEvent
 from allocation.engine import ALLOCATION_SCHEMA
 from allocation.parsing import InputKind, check_rows
 from allocation.service_layer import publishing, runs
-from allocation.service_layer.allocating import KEY
-from allocation.service_layer.changes import withdraw
+from allocation.service_layer.changes import record_withdrawals
 from allocation.service_layer.errors import InvalidInput
 from allocation.service_layer.holdings import Held
 from allocation.service_layer.outcomes import Released
@@ -63,15 +62,15 @@ def finish(
 
 
 def release(warehouse: Warehouse, run: RunContext, held: Sequence[Held], reason: str) -> None:
-    """Withdraw the picked units held and drop the reservations, with ledger entries."""
+    """Withdraw the picked units held and drop the reservations, with ledger entries.
+
+    Both are taken off in one change that touches only the allocations held.
+    """
     frame = pl.DataFrame([asdict(h) for h in held], schema=HELD_SCHEMA)
+    warehouse.subtract_allocations(frame, run.run_id)
     picked = frame.filter(pl.col("status") == AllocationStatus.PICKED).drop("status")
-    withdraw(warehouse, run, picked, reason)
+    record_withdrawals(warehouse, run, picked, reason)
     dropped = frame.filter(pl.col("status") == AllocationStatus.RESERVED).drop("status")
-    if not dropped.height:
-        return
-    kept = warehouse.allocations(AllocationStatus.RESERVED).join(dropped, on=KEY, how="anti")
-    warehouse.replace_allocations(AllocationStatus.RESERVED, kept, run.run_id)
     warehouse.append(
         "ledger",
         dropped.with_columns(

@@ -15,9 +15,8 @@ from datetime import UTC, date, datetime
 from allocation.adapters.publisher import Publisher
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import OrderLine, Policy, allocate_line, batch_preference
-from allocation.domain.status import AllocationStatus
 from allocation.service_layer import runs
-from allocation.service_layer.allocating import plan_of_line, record_plan
+from allocation.service_layer.allocating import plan_of_line, record_line
 from allocation.service_layer.errors import Conflict, NotFound
 from allocation.service_layer.holdings import (
     BatchStock,
@@ -83,12 +82,12 @@ def add_batch(
         eta=eta.isoformat() if isinstance(eta, date) else eta,
     )
     reference = row["reference"][0]
-    existing = stock(warehouse, reference=reference)
-    if existing:
-        known, _ = existing[0]
+    existing = warehouse.batches(reference=reference)  # (not what it holds: one scan less)
+    if existing.height:
+        known = existing.row(0, named=True)
         raise Conflict(
-            f"batch {reference} already exists ({known.sku}, {known.purchased_quantity} units): "
-            "use another reference"
+            f"batch {reference} already exists ({known['sku']}, {known['purchased_quantity']} "
+            "units): use another reference"
         )
     run = begin(warehouse, policy)
     warehouse.upsert_batches(row.drop("row_number"), run.run_id)
@@ -172,7 +171,7 @@ def allocate(
         priority=str(priority),
         ordered_at=run.started_at.isoformat(),
     )
-    new, conflicts, known = lines_to_load(warehouse, row)
+    new, conflicts, known = lines_to_load(warehouse, row, order_id=row["order_id"][0])
     order_id, sku = row["order_id"][0], row["sku"][0]
     if conflicts.height:
         raise Conflict(conflicts["reason"][0])
@@ -189,9 +188,8 @@ def allocate(
 
     runs.start_run(warehouse, run)
     insert_lines(warehouse, run, new)
-    reserved_before = warehouse.allocations(AllocationStatus.RESERVED)
-    plan = plan_of_line(made, shortage, batches, reserved_before)
-    record_plan(warehouse, run, plan, reserved_before)
+    plan = plan_of_line(made, shortage, batches)
+    record_line(warehouse, run, plan)
     figures = {
         "rows_read": 1,
         "rows_loaded": 1,

@@ -172,3 +172,27 @@ def test_adding_allocations_grows_held_keys_and_inserts_new_ones(tmp_path: Path)
         ("o2", "b1", 3, "picked", "r1"),
         ("o3", "b2", 1, "picked", "r2"),
     ]
+
+
+def test_subtracting_allocations_takes_picks_and_reservations_back_in_one_call(
+    tmp_path: Path,
+) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.add_allocations(
+            AllocationStatus.PICKED, allocation_rows(("o1", "b1", 2), ("o2", "b1", 3)), "r1"
+        )
+        warehouse.add_allocations(AllocationStatus.RESERVED, allocation_rows(("o1", "b1", 4)), "r1")
+        warehouse.commit()
+        taken = pl.concat(
+            [
+                allocation_rows(("o1", "b1", 2)).with_columns(status=pl.lit("picked")),
+                allocation_rows(("o1", "b1", 1)).with_columns(status=pl.lit("reserved")),
+            ]
+        )
+
+        warehouse.subtract_allocations(taken, "r2")
+        warehouse.commit()
+        rows = warehouse.query(
+            "SELECT order_id, batch_ref, qty, status, run_id FROM allocations ORDER BY ALL"
+        ).rows()
+    assert rows == [("o1", "b1", 3, "reserved", "r2"), ("o2", "b1", 3, "picked", "r1")]

@@ -36,6 +36,13 @@ def warehouse(request: pytest.FixtureRequest) -> Iterator[Warehouse]:
         assert check_invariants(opened) == []
 
 
+@pytest.fixture(params=["fake", "duckdb"])
+def store(request: pytest.FixtureRequest) -> Iterator[Warehouse]:
+    """An empty warehouse for one repository operation alone (no run: invariants not checked)."""
+    with FakeWarehouse() if request.param == "fake" else DuckDBWarehouse(":memory:") as opened:
+        yield opened
+
+
 @pytest.fixture
 def publisher() -> ParquetPublisher:
     return ParquetPublisher(MemoryStorage())
@@ -239,3 +246,98 @@ def test_the_invariant_checks_find_a_pick_beyond_its_batch_of_an_unknown_line(ki
         "allocation of an unknown or cancelled line",
         "picked quantity differs from pick lists published minus withdrawals",
     }
+
+
+def test_subtracting_allocations_deletes_the_emptied_shrinks_the_rest_and_leaves_others(
+    store: Warehouse,
+) -> None:
+    stock(store, "b1", "CHAIR", 20)
+    stock(store, "b2", "CHAIR", 20, TOMORROW)
+    store.add_allocations(
+        AllocationStatus.PICKED, moves(("o1", "CHAIR", "b1", 3), ("o2", "CHAIR", "b1", 4)), "r1"
+    )
+    store.add_allocations(AllocationStatus.RESERVED, moves(("o1", "CHAIR", "b2", 5)), "r1")
+    taken = moves(("o1", "CHAIR", "b1", 3), ("o2", "CHAIR", "b1", 1), ("o9", "CHAIR", "b1", 2))
+
+    store.subtract_allocations(
+        taken.with_columns(status=pl.lit(AllocationStatus.PICKED.value)), "r2"
+    )
+
+    assert_frame_equal(held(store, AllocationStatus.PICKED), moves(("o2", "CHAIR", "b1", 3)))
+    assert_frame_equal(held(store, AllocationStatus.RESERVED), moves(("o1", "CHAIR", "b2", 5)))
+
+
+def run_stamps(warehouse: Warehouse) -> list[tuple[str, str, int, str]]:
+    """Each allocation's order, batch, qty and the run that last changed it."""
+    columns = ["order_id", "batch_ref", "qty", "run_id"]
+    if isinstance(warehouse, FakeWarehouse):
+        return sorted(warehouse.tables["allocations"].select(columns).rows())
+    assert isinstance(warehouse, DuckDBWarehouse)
+    return sorted(warehouse.query(f"SELECT {', '.join(columns)} FROM allocations").rows())
+
+
+def test_subtracting_allocations_stamps_only_the_shrunk_ones_with_the_run(
+    store: Warehouse,
+) -> None:
+    stock(store, "b1", "CHAIR", 20)
+    store.add_allocations(
+        AllocationStatus.PICKED, moves(("o1", "CHAIR", "b1", 3), ("o2", "CHAIR", "b1", 4)), "r1"
+    )
+    taken = moves(("o2", "CHAIR", "b1", 1)).with_columns(status=pl.lit("picked"))
+
+    store.subtract_allocations(taken, "r2")
+
+    assert run_stamps(store) == [("o1", "b1", 3, "r1"), ("o2", "b1", 3, "r2")]
+
+
+def test_the_lines_of_one_order_are_read_alone(store: Warehouse) -> None:
+    order(store, "o1", "CHAIR", 2, day=1)
+    order(store, "o2", "CHAIR", 3, day=1)
+    order(store, "o1", "LAMP", 4, day=2)
+
+    lines = store.lines("order_id", "sku", "qty", order_id="o1").sort("sku")
+
+    assert lines.rows() == [("o1", "CHAIR", 2), ("o1", "LAMP", 4)]
+    assert store.lines("sku", status=LineStatus.CANCELLED, order_id="o1").is_empty()
+
+
+def test_the_allocations_held_on_one_skus_batches_are_read_alone(store: Warehouse) -> None:
+    stock(store, "b-chair", "CHAIR", 20)
+    stock(store, "b-ship", "CHAIR", 20, TOMORROW)
+    stock(store, "b-lamp", "LAMP", 20)
+    store.add_allocations(
+        AllocationStatus.PICKED,
+        moves(
+            ("o2", "CHAIR", "b-chair", 1),
+            ("o1", "CHAIR", "b-chair", 2),
+            ("o1", "LAMP", "b-lamp", 3),
+        ),
+        "r1",
+    )
+    store.add_allocations(AllocationStatus.RESERVED, moves(("o1", "CHAIR", "b-ship", 4)), "r1")
+
+    found = store.held_on_batches(sku="CHAIR")
+
+    assert found.rows() == [
+        ("o1", "CHAIR", "b-chair", 2, "picked"),
+        ("o2", "CHAIR", "b-chair", 1, "picked"),
+        ("o1", "CHAIR", "b-ship", 4, "reserved"),
+    ]
+
+
+def test_allocating_one_line_leaves_every_other_allocation_and_its_run_as_it_was(
+    warehouse: Warehouse, publisher: ParquetPublisher
+) -> None:
+    stock(warehouse, "b-stock", "CHAIR", 10)
+    stock(warehouse, "b-ship", "CHAIR", 10, TOMORROW)
+    order(warehouse, "o1", "CHAIR", 12, day=1)
+    allocating.allocate_open_demand(warehouse, night(warehouse))
+    (night_run,) = {run_id for *_, run_id in run_stamps(warehouse)}
+
+    allocated = operations.allocate(warehouse, publisher, "o2", "CHAIR", 5)
+
+    assert run_stamps(warehouse) == [
+        ("o1", "b-ship", 2, night_run),
+        ("o1", "b-stock", 10, night_run),
+        ("o2", "b-ship", 5, allocated.run_id),
+    ]

@@ -1,0 +1,169 @@
+"""Benchmark the operators' one-line commands on a large warehouse: wall time and peak memory.
+
+Each command is the real `allocation` command line, start-up included, on a copy of the
+warehouse made before every write command (so every measurement starts from the same state).
+With `--source`, the same commands run from another checkout too, interleaved with this one's.
+
+    .venv/bin/python benchmarks/pipeline.py --preset 10m --keep   # leaves warehouse-0.duckdb
+    .venv/bin/python benchmarks/operations.py --db /tmp/.../warehouse-0.duckdb
+    .venv/bin/python benchmarks/operations.py --db ... --source /tmp/main-old --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+VENV_BIN = Path(sys.executable).parent
+
+# Runs `allocation` from another source tree: the editable install's import hook would
+# otherwise find this checkout's package first, whatever the path says.
+_LAUNCHER = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+sys.path.insert(0, {source!r})
+sys.argv[0] = "allocation"
+from allocation.entrypoints.main import main
+main()
+"""
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What the commands act on: an order holding stock, a SKU with stock, a held batch."""
+
+    order: str
+    sku: str
+    batch: str
+
+
+def pick_subjects(db: Path) -> Subjects:
+    """An order holding picks and reservations, a SKU with in-stock units, a batch with picks."""
+    with duckdb.connect(str(db), read_only=True) as connection:
+
+        def first(sql: str) -> str:
+            rows = connection.sql(sql).fetchall()
+            if not rows:
+                raise SystemExit(f"the warehouse has nothing to measure on: {sql}")
+            return str(rows[0][0])
+
+        order = first(
+            "SELECT order_id FROM allocations GROUP BY order_id "
+            "HAVING count(DISTINCT status) = 2 ORDER BY order_id LIMIT 1"
+        )
+        sku = first(
+            """
+            WITH held AS (SELECT batch_ref, sum(qty) AS qty FROM allocations GROUP BY ALL)
+            SELECT b.sku FROM batches b LEFT JOIN held h ON h.batch_ref = b.reference
+            WHERE b.eta IS NULL AND b.purchased_quantity - coalesce(h.qty, 0) >= 3
+            ORDER BY b.sku LIMIT 1
+            """
+        )
+        batch = first(
+            "SELECT batch_ref FROM allocations WHERE status = 'picked' GROUP BY batch_ref "
+            "ORDER BY count(*) DESC, batch_ref LIMIT 1"
+        )
+    return Subjects(order, sku, batch)
+
+
+def commands(subjects: Subjects) -> dict[str, tuple[list[str], bool]]:
+    """Each command measured, by name: its arguments and whether it writes."""
+    return {
+        "allocate": (["allocate", "ORD-BENCH-1", subjects.sku, "3"], True),
+        "deallocate": (["deallocate", subjects.order], True),
+        "batches delete --force": (["batches", "delete", subjects.batch, "--force"], True),
+        "batches add": (["batches", "add", "B-BENCH-1", subjects.sku, "50"], True),
+        "lines show": (["lines", "show", subjects.order], False),
+        "batches show": (["batches", "show", subjects.batch], False),
+    }
+
+
+def launcher(source: Path | None) -> list[str]:
+    """How to start `allocation`: this checkout's command, or the package in `source`."""
+    if source is None:
+        return [str(VENV_BIN / "allocation")]
+    return [sys.executable, "-c", _LAUNCHER.format(source=str(source))]
+
+
+def measure(command: list[str], db: Path, outbox: Path) -> tuple[float, float]:
+    """Run one command to the end; its wall time (s) and peak resident memory (MB)."""
+    env = {**os.environ, "ALLOCATION_DB": str(db), "ALLOCATION_OUTBOX": str(outbox)}
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
+        # GNU time reports the command's own peak: a child forked from this process would
+        # be charged this process's peak too (Linux keeps the high-water mark across exec).
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", peak.name, *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+        return wall, int(peak.read().split()[-1]) / 1024
+
+
+def main() -> None:
+    """Measure every command, interleaved between the checkouts, and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True, help="the warehouse to measure on")
+    parser.add_argument("--source", type=Path, help="also run the package in this tree")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command")
+    parser.add_argument("--only", action="append", help="measure only this command")
+    args = parser.parse_args()
+
+    subjects = pick_subjects(args.db)
+    codes = {"this checkout": launcher(None)}
+    if args.source is not None:
+        codes = {f"{args.source}": launcher(args.source.resolve()), **codes}
+    chosen = {
+        name: spec
+        for name, spec in commands(subjects).items()
+        if not args.only or name in args.only
+    }
+    print(f"Warehouse: {args.db} ({args.db.stat().st_size / 1e6:.0f} MB); {subjects}")
+    print(f"Started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}\n")
+
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="operations-bench-") as folder:
+        work = Path(folder)
+        for _ in range(args.repeat):
+            for name, (arguments, writes) in chosen.items():
+                for code, start in codes.items():
+                    db = work / "warehouse.duckdb"
+                    if writes or not db.exists():
+                        shutil.copyfile(args.db, db)
+                    outbox = work / "outbox"
+                    shutil.rmtree(outbox, ignore_errors=True)
+                    figures.setdefault((name, code), []).append(
+                        measure([*start, *arguments], db, outbox)
+                    )
+
+    print(
+        f"{'command':<24} {'code':<16} {'wall best':>9} {'median':>7} {'RSS best':>9} {'median':>7}"
+    )
+    for (name, code), runs in figures.items():
+        walls, peaks = [w for w, _ in runs], [p for _, p in runs]
+        print(
+            f"{name:<24} {code[-16:]:<16} {min(walls):8.2f}s {statistics.median(walls):6.2f}s "
+            f"{min(peaks):6.0f} MB {statistics.median(peaks):4.0f} MB"
+        )
+    print(f"\nFinished {datetime.now(UTC):%H:%M} UTC, load {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
