@@ -7,16 +7,15 @@ night's files arrive, the executable dies at the point, and the next `allocation
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 from executable import allocation_run, stop_prefect_servers_of
 from polars.testing import assert_frame_equal
 from scenario import RUN_DATE
+from warehouses import held, published_pick_lists
 
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse
@@ -59,23 +58,6 @@ def first_night(root: Path) -> None:
     drop(root, NIGHT_2)
 
 
-def held(root: Path) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
-        return con.sql(
-            "SELECT order_id, sku, batch_ref, status, qty FROM allocations ORDER BY ALL"
-        ).fetchall()
-
-
-def published_pick_lists(root: Path) -> pl.DataFrame:
-    outbox = open_storage(str(root / "outbox"))
-    frames = [
-        pl.read_parquet(io.BytesIO(outbox.read(o.key)))
-        for o in outbox.list("pick_lists/")
-        if o.key.endswith(".parquet")
-    ]
-    return pl.concat(frames).sort("pick_list_id", "line_no")
-
-
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
     """The allocations after both nights when nothing dies."""
@@ -88,7 +70,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
         policy=Policy.SPLIT,
         run_date=RUN_DATE,
     )
-    return held(root)
+    return held(root / "w.duckdb")
 
 
 @pytest.mark.slow
@@ -119,5 +101,5 @@ def test_an_allocation_run_killed_at_a_crash_point_is_recovered_by_the_next_one(
         [*NIGHT_1, *NIGHT_2]
     )
     assert (files["rows_read"] == files["rows_loaded"] + files["rows_rejected"]).all()
-    assert_frame_equal(published_pick_lists(tmp_path), recorded)
-    assert held(tmp_path) == twin
+    assert_frame_equal(published_pick_lists(tmp_path / "outbox"), recorded)
+    assert held(tmp_path / "w.duckdb") == twin

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from warehouses import held, published_pick_lists
 
 from allocation.adapters import snapshot
 from allocation.adapters.storage import open_storage
@@ -82,23 +83,6 @@ def killed_night(root: Path, run_date: date, point: str) -> int:
     return done.returncode
 
 
-def held(root: Path) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
-        return con.sql(
-            "SELECT order_id, sku, batch_ref, status, qty FROM allocations ORDER BY ALL"
-        ).fetchall()
-
-
-def published_pick_lists(root: Path) -> pl.DataFrame:
-    outbox = open_storage(str(root / "outbox"))
-    frames = [
-        pl.read_parquet(io.BytesIO(outbox.read(o.key)))
-        for o in outbox.list("pick_lists/")
-        if o.key.endswith(".parquet")
-    ]
-    return pl.concat(frames).sort("pick_list_id", "line_no")
-
-
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
     """The allocations after both nights when nothing crashes."""
@@ -107,7 +91,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
     night(root, date(2026, 11, 26))
     drop(root, NIGHT_2)
     night(root, date(2026, 11, 27))
-    return held(root)
+    return held(root / "w.duckdb")
 
 
 # Two points run by default (one inside the transaction, one after it); all run with -m slow.
@@ -142,8 +126,8 @@ def test_a_run_killed_at_any_stage_and_run_again_ends_as_if_it_never_died(
         [*NIGHT_1, *NIGHT_2]
     )
     assert (files["rows_read"] == files["rows_loaded"] + files["rows_rejected"]).all()
-    assert published_pick_lists(tmp_path).equals(recorded)
-    assert held(tmp_path) == twin
+    assert published_pick_lists(tmp_path / "outbox").equals(recorded)
+    assert held(tmp_path / "w.duckdb") == twin
 
 
 @pytest.mark.parametrize("point", ["mid-publish", "after-commit"])

@@ -25,12 +25,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from warehouses import nights_into
 
-from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse
-from allocation.domain.policy import Policy
 from allocation.service_layer.invariants import check_invariants
-from allocation.service_layer.nightly import run_night
 
 BATCHES = "reference,sku,purchased_quantity,eta"
 LINES = "order_id,sku,qty,priority,ordered_at"
@@ -60,19 +58,7 @@ RUN_NOT_PUBLISHED = "committed run not published"
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse file after the two nights, every rule kept (made once, copied per test)."""
-    root = tmp_path_factory.mktemp("two-nights")
-    inbox = open_storage(str(root / "inbox"))
-    for night, files in enumerate(NIGHTS):
-        for key, text in files.items():
-            inbox.write(key, text.encode())
-        run_night(
-            inbox_url=str(root / "inbox"),
-            outbox_url=str(root / "outbox"),
-            db=str(root / "w.duckdb"),
-            policy=Policy.SPLIT,
-            run_date=date(2026, 11, 26 + night),
-        )
-    return root / "w.duckdb"
+    return nights_into(tmp_path_factory.mktemp("two-nights"), NIGHTS, date(2026, 11, 26))
 
 
 @pytest.fixture

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from warehouses import nights_into
 
 from allocation.adapters import views
-from allocation.adapters.storage import open_storage
-from allocation.domain.policy import Policy
-from allocation.service_layer.nightly import run_night
 
 pytestmark = pytest.mark.slow
 
@@ -51,19 +49,7 @@ print(json.dumps({"version": duckdb.__version__, "rows": {
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse two nights old, written by this release."""
-    root = tmp_path_factory.mktemp("older-clients")
-    inbox = open_storage(str(root / "inbox"))
-    for day, files in enumerate(NIGHTS):
-        for key, text in files.items():
-            inbox.write(key, text.encode())
-        run_night(
-            inbox_url=str(root / "inbox"),
-            outbox_url=str(root / "outbox"),
-            db=str(root / "w.duckdb"),
-            policy=Policy.SPLIT,
-            run_date=date(2026, 11, 26 + day),
-        )
-    return root / "w.duckdb"
+    return nights_into(tmp_path_factory.mktemp("older-clients"), NIGHTS, date(2026, 11, 26))
 
 
 def installed(target: Path, requirement: str) -> Path:

@@ -1,0 +1,50 @@
+"""Warehouses the tests build and look into: nights run into a folder, what they hold."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from allocation.adapters.storage import open_storage
+from allocation.domain.policy import Policy
+from allocation.service_layer.nightly import run_night
+
+
+def nights_into(root: Path, nights: Sequence[Mapping[str, str]], first: date) -> Path:
+    """Run one night per mapping of inbox key to file text, a day apart; the warehouse's path."""
+    inbox = open_storage(str(root / "inbox"))
+    for day, files in enumerate(nights):
+        for key, text in files.items():
+            inbox.write(key, text.encode())
+        run_night(
+            inbox_url=str(root / "inbox"),
+            outbox_url=str(root / "outbox"),
+            db=str(root / "w.duckdb"),
+            policy=Policy.SPLIT,
+            run_date=first + timedelta(days=day),
+        )
+    return root / "w.duckdb"
+
+
+def held(db: Path) -> list[tuple[object, ...]]:
+    """Every allocation in the warehouse (as analysts read it), in a stable order."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql(
+            "SELECT order_id, sku, batch_ref, status, qty FROM allocations ORDER BY ALL"
+        ).fetchall()
+
+
+def published_pick_lists(outbox: Path) -> pl.DataFrame:
+    """Every pick-list line published in the outbox, by pick list and line number."""
+    storage = open_storage(str(outbox))
+    frames = [
+        pl.read_parquet(io.BytesIO(storage.read(o.key)))
+        for o in storage.list("pick_lists/")
+        if o.key.endswith(".parquet")
+    ]
+    return pl.concat(frames).sort("pick_list_id", "line_no")
