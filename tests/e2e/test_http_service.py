@@ -239,11 +239,14 @@ def test_an_invalid_value_is_a_400_with_the_contract_s_reason(client: httpx.Clie
 def test_a_request_fastapi_cannot_read_is_a_400_naming_the_field(client: httpx.Client) -> None:
     missing = client.post("/batch", json={"reference": "b", "sku": "S"}, headers=WRITE)
     wrong_type = allocate(client, "o", "S", "many")
-    not_json = client.post("/allocations", content=b"{", headers=WRITE)
+    json_type = {**WRITE, "Content-Type": "application/json"}
+    not_json = client.post("/allocations", content=b"{", headers=json_type)
+    no_type = client.post("/allocations", content=b'{"order_id": "o"}', headers=WRITE)
 
     assert_error(missing, 400, "purchased_quantity")
     assert_error(wrong_type, 400, "qty")
-    assert_error(not_json, 400)
+    assert_error(not_json, 400, "body: JSON decode error")
+    assert_error(no_type, 400, "Content-Type: application/json")
     assert_error(client.get("/runs", params={"limit": 0}), 400, "limit")
 
 

@@ -66,7 +66,8 @@ def _invalid_request(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
     where = [str(part) for part in first["loc"]]
-    field = ".".join(where[1:] or where)  # `qty`, not `body.qty`; `body` for the body itself
+    # `qty`, not `body.qty`; `body` for the body itself (and for JSON that does not parse)
+    field = "body" if first["type"] == "json_invalid" else ".".join(where[1:] or where)
     message = first["msg"].splitlines()[0]
     if first["type"] == "model_attributes_type" or first["type"] == "dict_type":
         message += " (send a JSON object with Content-Type: application/json)"
