@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 from executable import ALLOCATION
 from http_server import TOKEN, WRITE, serving, unique
+
+from allocation.adapters.warehouse import DuckDBWarehouse
 
 
 @pytest.fixture(scope="module")
@@ -323,11 +324,8 @@ def test_health_names_the_schema_version_and_last_committed_run(client: httpx.Cl
 def test_a_write_while_another_process_holds_the_warehouse_is_a_503(
     client: httpx.Client, root: Path
 ) -> None:
-    holder = duckdb.connect(str(root / "w.duckdb"))  # as a night (or a CLI command) holds it
-    try:
+    with DuckDBWarehouse(root / "w.duckdb"):  # held for writing, as a night holds it
         answer = allocate(client, unique("o"), unique("S"), 1)
-    finally:
-        holder.close()
 
     assert_error(answer, 503, "busy", "retry later")
     assert answer.headers["Retry-After"] == "5"
