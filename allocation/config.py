@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     """The business date; None = today (UTC) when the run starts."""
     busy_timeout: float = 0.0
     """Seconds to wait for another process to release the warehouse before giving up."""
+    http_busy_timeout: float = 3.0
+    """`allocation serve`: seconds a request waits for a busy warehouse before its 503."""
+    api_token: str | None = None
+    """`allocation serve`: the bearer token writes need (and reads, if `api_token_for_reads`)."""
+    api_token_for_reads: bool = False
+    """`allocation serve`: require the token for reads too (reads are open otherwise)."""
 
 
 DEFAULTS: Final = Settings.model_construct()

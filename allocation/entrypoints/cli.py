@@ -433,5 +433,26 @@ def check(db: Db = None, as_json: AsJson = False) -> None:
             raise Conflict(f"{len(violations)} invariant violation(s) found")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Db = None,
+    outbox: Outbox = None,
+) -> None:
+    """Serve the operations over HTTP (OpenAPI at /docs) until stopped.
+
+    Writes need `Authorization: Bearer <ALLOCATION_API_TOKEN>`. A host beyond this machine
+    without a token is refused (2).
+    """
+    with expected_failures():
+        settings = settings_with(db=db, outbox=outbox)
+        from allocation.entrypoints.http.server import serve as serve_http  # FastAPI on demand
+
+        serve_http(settings, host, port)
+
+
 if __name__ == "__main__":
     app()

@@ -51,8 +51,10 @@ __all__ = [
     "add_batch",
     "allocate",
     "deallocate",
+    "deallocate_batch",
     "delete_batch",
     "line_state",
+    "list_allocations",
     "list_batches",
     "list_runs",
     "show_batch",
@@ -258,3 +260,38 @@ def show_run(warehouse: Warehouse, run_id: str) -> RunSummary:
     if warehouse.run(run_id) is None:
         raise NotFound(f"no run {run_id}")
     return runs.summary_of(warehouse, run_id)
+
+
+# --- for the HTTP service (one batch of an order; allocations by filter) ------------------
+
+
+def deallocate_batch(
+    warehouse: Warehouse,
+    publisher: Publisher,
+    order_id: str,
+    reference: str,
+    *,
+    policy: Policy = Policy.SPLIT,
+) -> Released:
+    """Take back what an order holds on one batch, as `deallocate` does; its lines stay open."""
+    held = tuple(h for h in held_by(warehouse, order_id) if h.batch_ref == reference)
+    if not held:
+        raise NotFound(f"order {order_id} has nothing allocated on batch {reference}")
+    run = begin(warehouse, policy)
+    release(warehouse, run, held, "deallocated by an operator")
+    published = finish(warehouse, publisher, run, NOTHING_ALLOCATED)
+    return released(run, held, published)
+
+
+def list_allocations(
+    warehouse: Warehouse,
+    order_id: str | None = None,
+    sku: str | None = None,
+    batch_ref: str | None = None,
+) -> list[Held]:
+    """What is held now, picked and reserved, narrowed to an order, a SKU and/or a batch."""
+    if order_id is not None:
+        found: tuple[Held, ...] = held_by(warehouse, order_id, sku)
+    else:
+        found = tuple(h for _, held in stock(warehouse, sku=sku, reference=batch_ref) for h in held)
+    return [h for h in found if batch_ref is None or h.batch_ref == batch_ref]

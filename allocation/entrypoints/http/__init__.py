@@ -1,0 +1,1 @@
+"""The allocation service over HTTP: the operators' operations as a FastAPI app."""

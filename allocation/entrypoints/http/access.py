@@ -1,0 +1,107 @@
+"""How a request reaches the warehouse: its settings, the token, one unit of work per request.
+
+The server never holds the warehouse between requests: each request opens it, and closes it
+before the answer goes out, so a night (or a CLI command) can run while the server serves.
+Writes wait at most `http_busy_timeout` seconds for another process to let the warehouse go,
+then fail as busy (503). Within this process, writes take turns (DuckDB would otherwise
+refuse the second as a transaction conflict) under the same bound.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.storage import open_storage
+from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
+from allocation.config import Settings
+from allocation.entrypoints.cli import warehouse_at
+
+_turns = threading.Lock()
+"""One unit of work on the warehouse at a time in this process (see `reading`)."""
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ALLOCATION_API_TOKEN>`")
+
+
+def settings_of(request: Request) -> Settings:
+    """The settings the app was made with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+
+
+def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
+    token = settings.api_token
+    given = credentials.credentials if credentials is not None else ""
+    if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this needs the header Authorization: Bearer <ALLOCATION_API_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def token_for_writes(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse a write (401) without the server's bearer token (compared in constant time)."""
+    _check_token(settings, credentials)
+
+
+def token_for_reads(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse a read (401) without the token, only when `api_token_for_reads` is set."""
+    if settings.api_token_for_reads:
+        _check_token(settings, credentials)
+
+
+@contextmanager
+def _turn(settings: Settings) -> Iterator[None]:
+    if not _turns.acquire(timeout=settings.http_busy_timeout):
+        raise WarehouseBusy(
+            f"warehouse {settings.db} is busy: other requests are using it; retry later"
+        )
+    try:
+        yield
+    finally:
+        _turns.release()
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[DuckDBWarehouse]:
+    """The warehouse opened for one read request, closed at the end of the block.
+
+    The one place a read opens the warehouse. Until snapshots exist it opens like a CLI
+    look-up (which brings the schema up to date, so it takes its turn like a write); with
+    snapshots it becomes `DuckDBWarehouse(settings.db, read_only=True)`, with no turn.
+    """
+    with _turn(settings), warehouse_at(_bounded(settings)) as warehouse:
+        yield warehouse
+
+
+@contextmanager
+def writing(settings: Settings, *, create: bool = False) -> Iterator[DuckDBWarehouse]:
+    """The warehouse opened for one write request (a unit of work), closed at the end."""
+    with _turn(settings), warehouse_at(_bounded(settings), create=create) as warehouse:
+        yield warehouse
+
+
+def outbox(settings: Settings) -> ParquetPublisher:
+    """The publisher to the outbox (nothing is contacted until the first write)."""
+    return ParquetPublisher(open_storage(settings.outbox))
+
+
+def _bounded(settings: Settings) -> Settings:
+    return settings.model_copy(update={"busy_timeout": settings.http_busy_timeout})

@@ -1,0 +1,74 @@
+"""Routes of batches: add, list, show, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from allocation.entrypoints.http.access import (
+    SettingsDep,
+    outbox,
+    reading,
+    token_for_reads,
+    token_for_writes,
+    writing,
+)
+from allocation.entrypoints.http.bodies import NewBatch
+from allocation.entrypoints.http.errors import ERRORS
+from allocation.service_layer import operations
+from allocation.service_layer.holdings import BatchStock
+from allocation.service_layer.outcomes import BatchAdded
+
+router = APIRouter(prefix="/batch", tags=["batches"], responses=ERRORS)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(token_for_writes)])
+def add_batch(body: NewBatch, settings: SettingsDep) -> BatchAdded:
+    """Add a batch; a reference already in use is a conflict (409)."""
+    with writing(settings, create=True) as warehouse:
+        return operations.add_batch(
+            warehouse,
+            outbox(settings),
+            body.reference,
+            body.sku,
+            body.purchased_quantity,
+            body.eta,
+            policy=settings.policy,
+        )
+
+
+@router.get("", dependencies=[Depends(token_for_reads)])
+def list_batches(
+    settings: SettingsDep, sku: Annotated[str | None, Query()] = None
+) -> list[BatchStock]:
+    """Batches with purchased, picked, reserved and available units, in preference order."""
+    with reading(settings) as warehouse:
+        return operations.list_batches(warehouse, sku)
+
+
+@router.get("/{reference}", dependencies=[Depends(token_for_reads)])
+def show_batch(reference: str, settings: SettingsDep) -> BatchStock:
+    """One batch with its allocations (404 if there is no such batch)."""
+    with reading(settings) as warehouse:
+        return operations.show_batch(warehouse, reference)
+
+
+@router.delete(
+    "/{reference}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    dependencies=[Depends(token_for_writes)],
+)
+def delete_batch(
+    reference: str, settings: SettingsDep, force: Annotated[bool, Query()] = False
+) -> None:
+    """Delete a batch; refused (409) while it holds allocations unless `force=true`.
+
+    Forced, its picks are withdrawn (published) and its reservations dropped; the lines
+    stay open.
+    """
+    with writing(settings) as warehouse:
+        operations.delete_batch(
+            warehouse, outbox(settings), reference, force=force, policy=settings.policy
+        )

@@ -1,0 +1,55 @@
+"""Routes that only read: an order's lines, runs, and the service's health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from allocation.adapters.schema import current_version
+from allocation.domain.status import RunStatus
+from allocation.entrypoints.http.access import SettingsDep, reading, token_for_reads
+from allocation.entrypoints.http.bodies import Health
+from allocation.entrypoints.http.errors import ERRORS
+from allocation.service_layer import operations
+from allocation.service_layer.holdings import LineState
+from allocation.service_layer.runs import RunListing, RunSummary
+
+router = APIRouter(responses=ERRORS, dependencies=[Depends(token_for_reads)])
+
+
+@router.get("/orders/{order_id}", tags=["orders"])
+def show_order(order_id: str, settings: SettingsDep) -> list[LineState]:
+    """An order's lines: qty, status, picked, reserved, short (404 for an unknown order)."""
+    with reading(settings) as warehouse:
+        return operations.show_lines(warehouse, order_id)
+
+
+@router.get("/runs", tags=["runs"])
+def list_runs(
+    settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+) -> list[RunListing]:
+    """The most recent runs and operations, latest first."""
+    with reading(settings) as warehouse:
+        return operations.list_runs(warehouse, limit)
+
+
+@router.get("/runs/{run_id}", tags=["runs"])
+def show_run(run_id: str, settings: SettingsDep) -> RunSummary:
+    """One run's summary (404 for an unknown run)."""
+    with reading(settings) as warehouse:
+        return operations.show_run(warehouse, run_id)
+
+
+@router.get("/health", tags=["health"])
+def health(settings: SettingsDep) -> Health:
+    """The warehouse is readable: its schema version and the last committed run, if any."""
+    with reading(settings) as warehouse:
+        recent = operations.list_runs(warehouse, 100)
+        return Health(
+            status="ok",
+            schema_version=current_version(warehouse.connection),
+            last_committed_run=next(
+                (run for run in recent if run.status == RunStatus.COMMITTED), None
+            ),
+        )

@@ -1,0 +1,246 @@
+"""Load the HTTP service on a 1M-line warehouse: concurrent reads, then reads mixed with writes.
+
+Builds the warehouse with one real night (`allocation run` on `pipeline.py`'s synthetic inbox),
+starts `allocation serve` on a free loopback port, then runs two bounded phases of `--seconds`
+each: `--clients` threads reading in a loop (a batch by reference, a SKU's batches, an order's
+lines, an order's allocations, chosen at random from the inputs), then the same readers plus
+`--writers` threads allocating a new one-unit line and deallocating it again. It prints each
+phase's throughput and p50 / p99 latency per kind, and any status other than the expected ones.
+Afterwards the server is stopped and `allocation check` must be clean.
+
+    .venv/bin/python benchmarks/http_load.py                    # 1M lines, 30 s per phase
+    .venv/bin/python benchmarks/http_load.py --preset small --seconds 10
+    .venv/bin/python benchmarks/http_load.py --db /tmp/w.duckdb --keep   # reuse a warehouse
+
+Everything listens on and talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import polars as pl
+from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, generate
+
+VENV_BIN = Path(sys.executable).parent
+ALLOCATION = str(VENV_BIN / "allocation")
+TOKEN = uuid.uuid4().hex
+WRITE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class Tally:
+    """Latencies (seconds) and statuses of one kind of request in one phase."""
+
+    seconds: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, took: float, status: str) -> None:
+        with self.lock:
+            self.seconds.append(took)
+            self.statuses[status] += 1
+
+
+@dataclass(frozen=True)
+class Names:
+    """Real batch references, SKUs and order ids to read (sampled from the inputs)."""
+
+    references: list[str]
+    skus: list[str]
+    orders: list[str]
+
+
+def build_warehouse(size: Size, root: Path) -> tuple[Path, Names]:
+    """One night on the synthetic inbox; the warehouse and names to read."""
+    batches, lines = generate(size)
+    for kind, frame in (("batches", batches), ("order_lines", lines)):
+        (root / "inbox" / kind).mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(root / "inbox" / kind / "night-1.parquet")
+    db = root / "w.duckdb"
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            ALLOCATION,
+            "run",
+            "--quiet",
+            f"--inbox={root / 'inbox'}",
+            f"--outbox={root / 'outbox'}",
+            f"--db={db}",
+            f"--run-date={RUN_DATE}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    print(f"night of {size.lines:,} lines: {time.perf_counter() - started:.1f} s", flush=True)
+    return db, names_of(batches, lines)
+
+
+def names_of(batches: pl.DataFrame, lines: pl.DataFrame, n: int = 2000) -> Names:
+    """A sample of the inputs' names (rows a contract rejected are left out)."""
+    batches = batches.drop_nulls(["reference", "sku"]).sample(n, seed=1, with_replacement=True)
+    orders = lines.drop_nulls("order_id").sample(n, seed=2, with_replacement=True)
+    return Names(
+        batches["reference"].to_list(), batches["sku"].to_list(), orders["order_id"].to_list()
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_server(db: Path, outbox: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ALLOCATION_API_TOKEN": TOKEN}
+    server = subprocess.Popen(
+        [ALLOCATION, "serve", "--port", str(port), f"--db={db}", f"--outbox={outbox}"], env=env
+    )
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.get("/openapi.json").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("allocation serve did not answer within 120 s")
+
+
+def reader(base: str, names: Names, until: float, tally: Tally, seed: int) -> None:
+    """Read in a loop until `until`: one of four look-ups, at random."""
+    pick = random.Random(seed)
+    with httpx.Client(base_url=base, timeout=60) as client:
+        while time.monotonic() < until:
+            choice = pick.randrange(4)
+            if choice == 0:
+                path, params = f"/batch/{pick.choice(names.references)}", {}
+            elif choice == 1:
+                path, params = "/batch", {"sku": pick.choice(names.skus)}
+            elif choice == 2:
+                path, params = f"/orders/{pick.choice(names.orders)}", {}
+            else:
+                path, params = "/allocations", {"order_id": pick.choice(names.orders)}
+            started = time.perf_counter()
+            try:
+                status = str(client.get(path, params=params).status_code)
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            tally.add(time.perf_counter() - started, status)
+
+
+def writer(base: str, names: Names, until: float, tally: Tally, seed: int) -> None:
+    """Allocate a new one-unit line, then (if allocated) deallocate it, until `until`."""
+    pick = random.Random(seed)
+    with httpx.Client(base_url=base, timeout=60, headers=WRITE) as client:
+        while time.monotonic() < until:
+            order_id = f"LOAD-{uuid.uuid4().hex[:12]}"
+            line = {"order_id": order_id, "sku": pick.choice(names.skus), "qty": 1}
+            if send(client, tally, "POST", "/allocations", line) in ("201", "200"):
+                send(client, tally, "DELETE", f"/allocations/{order_id}", None)
+
+
+def send(
+    client: httpx.Client, tally: Tally, method: str, path: str, body: dict[str, object] | None
+) -> str:
+    """One write, timed and tallied; its status (or the transport error's name)."""
+    started = time.perf_counter()
+    try:
+        status = str(client.request(method, path, json=body).status_code)
+    except httpx.HTTPError as error:
+        status = type(error).__name__
+    tally.add(time.perf_counter() - started, status)
+    return status
+
+
+def phase(base: str, names: Names, seconds: float, clients: int, writers: int) -> dict[str, Tally]:
+    """Run readers (and writers) for `seconds`; their tallies."""
+    tallies = {"read": Tally(), "write": Tally()}
+    until = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=reader, args=(base, names, until, tallies["read"], n))
+        for n in range(clients)
+    ] + [
+        threading.Thread(target=writer, args=(base, names, until, tallies["write"], 1000 + n))
+        for n in range(writers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tallies
+
+
+def report(name: str, tallies: dict[str, Tally], seconds: float) -> None:
+    for kind, tally in tallies.items():
+        if not tally.seconds:
+            continue
+        cut = statistics.quantiles(tally.seconds, n=100, method="inclusive")
+        print(
+            f"| {name} | {kind} | {len(tally.seconds):,} | {len(tally.seconds) / seconds:.0f} "
+            f"| {1000 * cut[49]:.0f} | {1000 * cut[98]:.0f} | {1000 * max(tally.seconds):.0f} "
+            f"| {dict(sorted(tally.statuses.items()))} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="1m")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
+    parser.add_argument("--clients", type=int, default=8, help="reading threads")
+    parser.add_argument("--writers", type=int, default=2, help="writing threads (phase 2)")
+    parser.add_argument("--db", type=Path, help="use this warehouse (built from the preset)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    lines, batches, skus = PRESETS[args.preset]
+    size = Size(lines, batches, skus, files=1, seed=DEFAULT_SEED)
+    root = Path(tempfile.mkdtemp(prefix="http-load-"))
+    try:
+        if args.db is not None and args.db.exists():
+            db, names = args.db, names_of(*generate(size))
+        else:
+            db, names = build_warehouse(size, root)
+            if args.db is not None:
+                shutil.copy(db, args.db)
+        port = free_port()
+        server = start_server(db, root / "outbox", port)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            print(f"\n{args.clients} readers, {args.writers} writers in phase 2, {args.seconds} s")
+            print("| phase | kind | requests | per s | p50 ms | p99 ms | max ms | statuses |")
+            print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+            report("reads", phase(base, names, args.seconds, args.clients, 0), args.seconds)
+            mixed = phase(base, names, args.seconds, args.clients, args.writers)
+            report("reads + writes", mixed, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        check = subprocess.run([ALLOCATION, "check", f"--db={db}"], capture_output=True, text=True)
+        print(f"\nallocation check: exit {check.returncode}: {check.stdout.strip()}")
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
