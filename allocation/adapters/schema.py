@@ -208,6 +208,18 @@ def current_version(connection: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row[0] is not None else 0
 
 
+def recorded_version(connection: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the file, read without writing (0 when none is)."""
+    (tables,) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'schema_version'"
+    ).fetchall()
+    if not tables[0]:
+        return 0
+    (row,) = connection.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(row[0]) if row[0] is not None else 0
+
+
 def fingerprint(connection: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
     """What opening the file for writing may change: schema version, columns, views, comments."""
     queries = (

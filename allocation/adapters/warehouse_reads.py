@@ -6,6 +6,7 @@ from typing import Any, Final, NamedTuple
 
 import polars as pl
 
+from allocation.adapters import schema
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.warehouse_checks import CHECKS
 from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
@@ -43,6 +44,10 @@ class OverFrozen(NamedTuple):
 
 class DuckDBReads(DuckDBSql):
     """The warehouse's reads in DuckDB SQL."""
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the file (read without writing: works read-only)."""
+        return schema.recorded_version(self.connection)
 
     def lines(
         self, *columns: str, status: LineStatus | None = None, order_id: str | None = None

@@ -34,12 +34,6 @@ def write_big_inbox(root: Path, lines: int, skus: int) -> None:
 
 
 @pytest.mark.slow  # a night of 200,000 lines, with Prefect's temporary server
-@pytest.mark.xfail(
-    strict=True,
-    reason="reads open the warehouse as a CLI look-up does (access.reading) until snapshots "
-    "land: while the night holds it they wait, then answer 503, and a read holding it as the "
-    "night starts can make the night wait; with DuckDBWarehouse(read_only=True) they never wait",
-)
 def test_a_night_runs_while_a_client_reads_and_no_read_fails(tmp_path: Path) -> None:
     write_big_inbox(tmp_path, lines=200_000, skus=5_000)
     with serving(tmp_path) as client:

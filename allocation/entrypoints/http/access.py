@@ -83,11 +83,10 @@ def _turn(settings: Settings) -> Iterator[None]:
 def reading(settings: Settings) -> Iterator[DuckDBWarehouse]:
     """The warehouse opened for one read request, closed at the end of the block.
 
-    The one place a read opens the warehouse. Until snapshots exist it opens like a CLI
-    look-up (which brings the schema up to date, so it takes its turn like a write); with
-    snapshots it becomes `DuckDBWarehouse(settings.db, read_only=True)`, with no turn.
+    The one place a read opens the warehouse: the published snapshot, read-only, so a read
+    never waits for a night or a write, nor makes one wait.
     """
-    with _turn(settings), warehouse_at(_bounded(settings)) as warehouse:
+    with warehouse_at(_bounded(settings), read_only=True) as warehouse:
         yield warehouse
 
 

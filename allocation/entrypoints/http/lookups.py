@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from allocation.adapters.schema import current_version
 from allocation.domain.status import RunStatus
 from allocation.entrypoints.http.access import SettingsDep, reading, token_for_reads
 from allocation.entrypoints.http.bodies import Health
@@ -48,7 +47,7 @@ def health(settings: SettingsDep) -> Health:
         recent = operations.list_runs(warehouse, 100)
         return Health(
             status="ok",
-            schema_version=current_version(warehouse.connection),
+            schema_version=warehouse.schema_version(),
             last_committed_run=next(
                 (run for run in recent if run.status == RunStatus.COMMITTED), None
             ),
