@@ -89,6 +89,33 @@ def commands(subjects: Subjects) -> dict[str, tuple[list[str], bool]]:
     }
 
 
+def copy_warehouse(source: Path, target: Path) -> None:
+    """Copy the warehouse file and, if it has one, its writers' folder (master and snapshots).
+
+    Without the folder, the first write of every run would adopt the file again (minutes).
+    """
+    writers = source.parent / f".{source.name}.writer"
+    copied = target.parent / f".{target.name}.writer"
+    shutil.rmtree(copied, ignore_errors=True)
+    target.unlink(missing_ok=True)
+    if writers.exists():
+        shutil.copytree(writers, copied, copy_function=shutil.copyfile)
+    # The analysts' file is one of the snapshot files under another name (a hard link).
+    shown = [slot for slot in writers.glob("snapshot-*") if slot.samefile(source)]
+    if shown:
+        os.link(copied / shown[0].name, target)
+    else:
+        shutil.copyfile(source, target)
+    # Flushed before the command runs: otherwise its fsync of a snapshot would write the
+    # whole fresh copy to disk, which no real commit does.
+    for path in [target, *copied.glob("*")]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def launcher(source: Path | None) -> list[str]:
     """How to start `allocation`: this checkout's command, or the package in `source`."""
     if source is None:
@@ -146,7 +173,7 @@ def main() -> None:
                 for code, start in codes.items():
                     db = work / "warehouse.duckdb"
                     if writes or not db.exists():
-                        shutil.copyfile(args.db, db)
+                        copy_warehouse(args.db, db)
                     outbox = work / "outbox"
                     shutil.rmtree(outbox, ignore_errors=True)
                     figures.setdefault((name, code), []).append(

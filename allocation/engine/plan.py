@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from allocation.domain.policy import Policy
-from allocation.engine.bulk import allocate_frames
 from allocation.engine.frames import in_demand_order, in_stock
 
 PLAN_LINE_COLUMNS = ("order_id", "sku", "qty", "priority", "ordered_at", "arrival")
@@ -54,6 +53,10 @@ def plan_night(
         .join(frozen_per_line, on=["order_id", "sku"], how="left")
         .with_columns(pl.col("allocated_qty").fill_null(0))
     )
+    # Imported here: the bulk kernel's NumPy and Numba cost every one-line command half a
+    # second of start-up, and only the nightly plan runs it.
+    from allocation.engine.bulk import allocate_frames
+
     result = allocate_frames(supply, demand, policy)
     allocations = result.allocations.join(
         batches.select(batch_ref="reference", eta="eta"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,26 @@ def test_a_snapshot_a_reader_holds_is_never_written_to(tmp_path: Path) -> None:
         reader.kill()
         reader.communicate()
     assert held == hashlib.sha256(b"old state" * 100_000).hexdigest()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_spare_catches_up_with_bytes_changed_at_random_in_random_chunks(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    first = rng.randbytes(40 * snapshot.CHUNK + rng.randrange(snapshot.CHUNK))
+    layout = layout_with_master(tmp_path, first)
+    snapshot.publish(layout)
+    snapshot.publish(layout)  # both snapshot files now hold `first`
+    changed = bytearray(first)
+    for chunk in rng.sample(range(41), 5):
+        for _ in range(rng.randrange(1, 4)):
+            at = min(chunk * snapshot.CHUNK + rng.randrange(snapshot.CHUNK), len(changed) - 1)
+            changed[at] ^= rng.randrange(1, 256)
+    changed += rng.randbytes(rng.randrange(3 * snapshot.CHUNK))
+    layout.master.write_bytes(changed)
+
+    snapshot.publish(layout)  # the spare, rewritten where it differs and grown
+
+    assert layout.public.read_bytes() == bytes(changed)
+    assert all(slot.stat().st_size > 0 for slot in layout.slots)
