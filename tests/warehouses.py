@@ -14,6 +14,21 @@ from allocation.adapters.storage import open_storage
 from allocation.domain.policy import Policy
 from allocation.service_layer.nightly import run_night
 
+# Two nights the crash tests kill runs in: picks, a reservation, a cancellation, a reject.
+NIGHT_1 = {
+    "batches/n1.csv": (
+        "reference,sku,purchased_quantity,eta\nst,CHAIR,6,\nship,CHAIR,20,2026-12-01\n"
+    ),
+    "order_lines/n1.csv": "order_id,sku,qty,priority,ordered_at\no1,CHAIR,4,0,\no2,CHAIR,5,0,\n",
+}
+NIGHT_2 = {
+    "batches/n2.csv": "reference,sku,purchased_quantity,eta\nst2,CHAIR,3,\nlamp,LAMP,2,\n",
+    "order_lines/n2.csv": (
+        "order_id,sku,qty,priority,ordered_at\no3,CHAIR,2,1,\no4,LAMP,3,0,\nbad,LAMP,0,0,\n"
+    ),
+    "cancellations/n2.csv": "order_id,sku\no1,\n",
+}
+
 
 def nights_into(root: Path, nights: Sequence[Mapping[str, str]], first: date) -> Path:
     """Run one night per mapping of inbox key to file text, a day apart; the warehouse's path."""

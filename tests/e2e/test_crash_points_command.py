@@ -15,7 +15,7 @@ import pytest
 from executable import allocation_run, stop_prefect_servers_of
 from polars.testing import assert_frame_equal
 from scenario import RUN_DATE
-from warehouses import held, published_pick_lists
+from warehouses import NIGHT_1, NIGHT_2, held, published_pick_lists
 
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse
@@ -23,20 +23,6 @@ from allocation.domain.policy import Policy
 from allocation.faults import KILL_AT
 from allocation.service_layer.invariants import check_invariants
 from allocation.service_layer.nightly import run_night
-
-NIGHT_1 = {
-    "batches/n1.csv": (
-        "reference,sku,purchased_quantity,eta\nst,CHAIR,6,\nship,CHAIR,20,2026-12-01\n"
-    ),
-    "order_lines/n1.csv": "order_id,sku,qty,priority,ordered_at\no1,CHAIR,4,0,\no2,CHAIR,5,0,\n",
-}
-NIGHT_2 = {
-    "batches/n2.csv": "reference,sku,purchased_quantity,eta\nst2,CHAIR,3,\nlamp,LAMP,2,\n",
-    "order_lines/n2.csv": (
-        "order_id,sku,qty,priority,ordered_at\no3,CHAIR,2,1,\no4,LAMP,3,0,\nbad,LAMP,0,0,\n"
-    ),
-    "cancellations/n2.csv": "order_id,sku\no1,\n",
-}
 
 
 def drop(root: Path, files: dict[str, str]) -> None:
