@@ -63,6 +63,11 @@ _STATUSES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], Exit], ...
 )
 """Each expected failure and its status, the first match winning (subclasses come first)."""
 
+EXPECTED_ERRORS: tuple[type[Exception], ...] = tuple(
+    kind for kinds, _ in _STATUSES for kind in (kinds if isinstance(kinds, tuple) else (kinds,))
+)
+"""Every error type that is an expected failure (for handlers that register by type)."""
+
 
 def exit_status(error: BaseException) -> Exit | None:
     """The documented status for an expected failure, or None for a bug."""

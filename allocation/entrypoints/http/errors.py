@@ -14,12 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from allocation.adapters.schema import SchemaTooNew
-from allocation.adapters.storage import StorageError
-from allocation.adapters.warehouse import WarehouseBusy
-from allocation.domain.model import AllocationError
-from allocation.entrypoints.exits import Exit, InvalidOption, exit_status, one_line
-from allocation.service_layer.errors import OperationError
+from allocation.entrypoints.exits import EXPECTED_ERRORS, Exit, exit_status, one_line
 
 HTTP_STATUS: Final = {
     Exit.INVALID: status.HTTP_400_BAD_REQUEST,
@@ -31,14 +26,6 @@ HTTP_STATUS: Final = {
 """The HTTP status of each exit status a request can meet."""
 
 RETRY_AFTER_SECONDS: Final = 5
-EXPECTED: Final = (
-    OperationError,
-    AllocationError,
-    WarehouseBusy,
-    StorageError,
-    SchemaTooNew,
-    InvalidOption,
-)
 """The product's error types a request can raise; `exits` decides each one's status."""
 
 
@@ -83,7 +70,7 @@ def _bug(_: Request, error: Exception) -> JSONResponse:
 
 def install_handlers(app: FastAPI) -> None:
     """Answer expected failures with their status, invalid requests with 400, bugs with 500."""
-    for kind in EXPECTED:
+    for kind in EXPECTED_ERRORS:
         app.add_exception_handler(kind, _expected)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _bug)
