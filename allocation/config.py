@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     """`allocation serve`: the bearer token writes need (and reads, if `api_token_for_reads`)."""
     api_token_for_reads: bool = False
     """`allocation serve`: require the token for reads too (reads are open otherwise)."""
+    shards: int | None = None
+    """How many SKU shards a night is planned in; None = chosen from the night's size."""
+    dask_address: str | None = None
+    """A Dask scheduler (`tcp://host:8786`) to plan the shards on; None = in this process."""
 
 
 DEFAULTS: Final = Settings.model_construct()
