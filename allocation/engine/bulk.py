@@ -67,14 +67,19 @@ def allocate_frames(
     # two overlap: Polars and the compiled kernels let go of the GIL while they work.
     with ThreadPoolExecutor(max_workers=1) as helper:
         # Supply and demand: the helper sorts the lines while this thread readies the batches.
-        sorting = helper.submit(_demand_order, lines)
+        sorting = helper.submit(_demand, lines)
         supply = _supply(batches)
-        line_sku = _sku_codes(lines["sku"], supply)
-        missing = lines["qty"].to_numpy() - lines["allocated_qty"].to_numpy()
-        order = sorting.result()
-        # The pass; meanwhile the helper puts the order ids in demand order, for naming.
+        skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]  # in code order
+        line_sku = _guessed_codes(lines["sku"], skus, supply)
+        order, missing = sorting.result()
+        # The pass runs on the guessed codes while the helper puts the order ids in demand
+        # order, for naming, and confirms the guess (which holds unless a hash collides).
         naming = helper.submit(lines["order_id"].gather, order)
-        handout = _hand_out(policy, order, line_sku, missing, supply)
+        confirming = helper.submit(_confirmed, line_sku, lines["sku"], skus)
+        handout = _hand_out(policy, np.take(line_sku, order), missing, supply)
+        if not confirming.result():
+            line_sku = _joined_codes(lines["sku"], skus)
+            handout = _hand_out(policy, np.take(line_sku, order), missing, supply)
         # The results: the helper collects the shortages while this thread names the pieces.
         shortages = helper.submit(_shortages, lines, order, handout)
         allocations = _name_allocations(handout, naming.result(), supply)
@@ -82,12 +87,12 @@ def allocate_frames(
 
 
 def _hand_out(
-    policy: Policy, order: RowArray, line_sku: Int64Array, missing: Int64Array, supply: pl.DataFrame
+    policy: Policy, line_sku: Int64Array, missing: Int64Array, supply: pl.DataFrame
 ) -> Handout:
-    """Run the policy's pass over the lines in `order` (demand order): its pieces, its shorts."""
+    """Run the policy's pass over the lines (in demand order): its pieces and short lines."""
     run_pass = split_fill if policy is Policy.SPLIT else first_fit
     return run_pass(
-        order, line_sku, missing, supply["sku_code"].to_numpy(), supply["available"].to_numpy()
+        line_sku, missing, supply["sku_code"].to_numpy(), supply["available"].to_numpy()
     )
 
 
@@ -118,6 +123,12 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
     return supply
 
 
+def _demand(lines: pl.DataFrame) -> tuple[RowArray, Int64Array]:
+    """The lines' rows in demand order, and their missing units in that order."""
+    order = _demand_order(lines)
+    return order, np.take(lines["qty"].to_numpy() - lines["allocated_qty"].to_numpy(), order)
+
+
 def _demand_order(lines: pl.DataFrame) -> RowArray:
     """Row numbers of the lines in `rules.DEMAND_ORDER`, by its packed key when that decides."""
     key = packed_key(lines, DEMAND_ORDER)
@@ -136,24 +147,33 @@ def _demand_order(lines: pl.DataFrame) -> RowArray:
     return as_rows(sorted_by(sort_keys, DEMAND_ORDER)["row"].to_numpy())
 
 
-def _sku_codes(line_skus: pl.Series, supply: pl.DataFrame) -> Int64Array:
-    """Each line's SKU code in `supply`, or -1 if no batch of its SKU has stock.
+def _guessed_codes(line_skus: pl.Series, skus: pl.Series, supply: pl.DataFrame) -> Int64Array:
+    """Each line's SKU code (its place in `skus`), or -1 if no batch of its SKU has stock.
 
-    Matching 64-bit hashes is several times cheaper than joining on the strings; every match
-    is then confirmed on the strings themselves, and should two SKUs with stock ever share a
-    hash, the engine joins on the strings instead. A line whose SKU's hash matches no SKU with
-    stock cannot have one, so the result is exact either way.
+    Matching 64-bit hashes is several times cheaper than joining on the strings, but a line
+    whose SKU has no stock might share the hash of one that has: the codes hold once
+    `_confirmed`. Should two SKUs with stock share a hash, the strings are joined instead. A
+    line whose SKU's hash matches no SKU with stock cannot have one, so -1 is always exact.
     """
-    firsts = supply.filter(pl.col("sku_code").is_first_distinct())  # in code order
-    if firsts.is_empty():
+    if skus.is_empty():
         return np.full(len(line_skus), -1, dtype=np.int64)
-    skus, hashes = firsts["sku"], firsts["sku_hash"]
+    hashes = supply.filter(pl.col("sku_code").is_first_distinct())["sku_hash"]
     if hashes.n_unique() == len(hashes):
-        codes = positions_of(line_skus.hash().to_numpy(), hashes.to_numpy())
-        found = pl.Series(codes)
-        same = (skus.gather(found.clip(lower_bound=0)) == line_skus).fill_null(False)
-        if (same | (found < 0)).all():
-            return codes
+        return positions_of(line_skus.hash().to_numpy(), hashes.to_numpy())
+    return _joined_codes(line_skus, skus)
+
+
+def _confirmed(line_sku: Int64Array, line_skus: pl.Series, skus: pl.Series) -> bool:
+    """Whether every line given a code (its place in `skus`) has that code's SKU."""
+    codes = pl.Series(line_sku)
+    if skus.is_empty():
+        return bool((codes < 0).all())
+    same = (skus.gather(codes.clip(lower_bound=0)) == line_skus).fill_null(False)
+    return bool((same | (codes < 0)).all())
+
+
+def _joined_codes(line_skus: pl.Series, skus: pl.Series) -> Int64Array:
+    """Each line's SKU code (its place in `skus`) by joining on the strings, or -1."""
     table = skus.to_frame("sku").with_row_index("sku_code")
     return (
         line_skus.to_frame("sku")

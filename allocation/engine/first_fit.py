@@ -1,9 +1,7 @@
 """The engine's compiled kernels (Numba): the demand sort, the two policies' passes, a lookup.
 
 Both passes walk the lines once, in demand order, keeping per-SKU state, so the rows they
-produce are already in the reference's order and nothing is sorted afterwards. They take the
-lines in their own row order with `order` (the rows in demand order) and gather what they read
-themselves, in a loop of its own.
+produce are already in the reference's order and nothing is sorted afterwards.
 
 - `radix_order`: row numbers that sort a packed demand key (`packed_key.py`), by a
   least-significant-digit radix sort: a few linear passes instead of a comparison sort.
@@ -43,8 +41,8 @@ DIGIT_BITS = 8
 class Handout(NamedTuple):
     """What a policy's pass gives out: pieces and short lines, both in the reference's order.
 
-    A piece is (line's place in demand order, batch index, units); a short line is (its place
-    in demand order, units it got). A line's place i is its row `order[i]`.
+    A piece is (the line's place in the pass, batch index, units); a short line is (its place,
+    units it got). Places count lines in the order the pass took them: demand order.
     """
 
     piece_line: RowArray
@@ -76,60 +74,77 @@ def radix_order(keys: Int64Array) -> tuple[RowArray, bool]:
 
 
 def first_fit(
-    order: RowArray,
-    line_sku: Int64Array,
-    line_qty: Int64Array,
-    batch_sku: Int64Array,
-    batch_available: Int64Array,
+    line_sku: Int64Array, line_qty: Int64Array, batch_sku: Int64Array, batch_available: Int64Array
 ) -> Handout:
-    """Give each line, in `order`, to the first batch of its SKU that can hold it whole.
+    """Give each line, in turn, to the first batch of its SKU that can hold it whole.
 
-    `line_sku` and `line_qty` (missing units) are in the lines' row order; `order` lists the
-    rows in demand order. Batches are grouped by SKU code, codes ascending, and in preference
-    order within a SKU. Batch indexes refer to the batch arrays.
+    Lines come in demand order (SKUs may interleave), with their missing units. Batches are
+    grouped by SKU code, codes ascending, and in preference order within a SKU. Batch indexes
+    refer to the batch arrays.
     """
-    starts = _sku_starts(line_sku, batch_sku)
-    return Handout(
-        *_first_fit(
-            np.ascontiguousarray(order),
-            np.ascontiguousarray(line_sku, dtype=np.int64),
-            np.ascontiguousarray(line_qty, dtype=np.int64),
-            starts,
-            np.ascontiguousarray(batch_available, dtype=np.int64),
-        )
-    )
+    return _run(_first_fit, line_sku, line_qty, batch_sku, batch_available, pieces=len(line_sku))
 
 
 def split_fill(
-    order: RowArray,
+    line_sku: Int64Array, line_qty: Int64Array, batch_sku: Int64Array, batch_available: Int64Array
+) -> Handout:
+    """Fill each line, in turn, from its SKU's batches, one after another, as far as they go.
+
+    Inputs are laid out as for `first_fit`. Pieces come by line, then by batch: the order the
+    reference makes them in.
+    """
+    # A piece either finishes its line or empties its batch, so there are at most this many.
+    pieces = len(line_sku) + len(batch_available)
+    return _run(_split_fill, line_sku, line_qty, batch_sku, batch_available, pieces=pieces)
+
+
+def _run(
+    kernel: Any,
     line_sku: Int64Array,
     line_qty: Int64Array,
     batch_sku: Int64Array,
     batch_available: Int64Array,
+    pieces: int,
 ) -> Handout:
-    """Fill each line, in `order`, from its SKU's batches in turn, as far as they go.
+    """Run a pass kernel into arrays made here, and cut them to what it wrote.
 
-    Inputs are laid out as for `first_fit`. Pieces come by line (in demand order), then by
-    batch: the order the reference makes them in.
+    NumPy allocates them (the kernels would make them through Numba's allocator) and asks for
+    huge pages on big arrays, which makes the gathers that follow cheaper. Untouched slots cost
+    no memory: only the pages written are mapped.
     """
-    starts = _sku_starts(line_sku, batch_sku)
+    rows = row_dtype(max(len(line_sku), 1))
+    out = Handout(
+        np.empty(pieces, dtype=rows),
+        np.empty(pieces, dtype=np.int64),
+        np.empty(pieces, dtype=np.int64),
+        np.empty(len(line_sku), dtype=rows),
+        np.empty(len(line_sku), dtype=np.int64),
+    )
+    made, short = kernel(
+        np.ascontiguousarray(line_sku, dtype=np.int64),
+        np.ascontiguousarray(line_qty, dtype=np.int64),
+        _sku_starts(line_sku, batch_sku),
+        np.ascontiguousarray(batch_available, dtype=np.int64),
+        *out,
+    )
     return Handout(
-        *_split_fill(
-            np.ascontiguousarray(order),
-            np.ascontiguousarray(line_sku, dtype=np.int64),
-            np.ascontiguousarray(line_qty, dtype=np.int64),
-            starts,
-            np.ascontiguousarray(batch_available, dtype=np.int64),
-        )
+        out.piece_line[:made],
+        out.piece_batch[:made],
+        out.piece_qty[:made],
+        out.short_line[:short],
+        out.short_got[:short],
     )
 
 
 def positions_of(hashes: UInt64Array, distinct: UInt64Array) -> Int64Array:
     """Return, per hash, its position in `distinct` (whose values must differ), or -1."""
-    return _positions_of(  # type: ignore[no-any-return]
+    found = np.empty(len(hashes), dtype=np.int64)  # from NumPy, for huge pages (see `_run`)
+    _positions_of(
         np.ascontiguousarray(hashes, dtype=np.uint64),
         np.ascontiguousarray(distinct, dtype=np.uint64),
+        found,
     )
+    return found
 
 
 def warm_up() -> None:
@@ -140,9 +155,9 @@ def warm_up() -> None:
     """
     one = np.ones(1, dtype=np.int64)
     positions_of(one.astype(np.uint64), one.astype(np.uint64))
-    order, _ = radix_order(one)
-    split_fill(order, one - 1, one, one - 1, one)
-    first_fit(order, one - 1, one, one - 1, one)
+    radix_order(one)
+    split_fill(one - 1, one, one - 1, one)
+    first_fit(one - 1, one, one - 1, one)
 
 
 def _sku_starts(line_sku: Int64Array, batch_sku: Int64Array) -> Int64Array:
@@ -211,19 +226,17 @@ def _radix_order(keys: Any, order: Any, spare: Any, digit_bits: int) -> Any:
 
 
 @njit(cache=True, nogil=True)
-def _in_order(order: Any, line_sku: Any, line_qty: Any) -> Any:
-    # Gathered apart from the pass: this loop's reads do not depend on each other, so the CPU
-    # overlaps their cache misses; inside the pass each waits on the branches before it.
-    sku_in_order = np.empty(order.shape[0], dtype=np.int64)
-    qty_in_order = np.empty(order.shape[0], dtype=np.int64)
-    for i in range(order.shape[0]):
-        sku_in_order[i] = line_sku[order[i]]
-        qty_in_order[i] = line_qty[order[i]]
-    return sku_in_order, qty_in_order
-
-
-@njit(cache=True, nogil=True)
-def _first_fit(order: Any, line_sku: Any, line_qty: Any, starts: Any, available: Any) -> Any:
+def _first_fit(
+    line_sku: Any,
+    line_qty: Any,
+    starts: Any,
+    available: Any,
+    piece_line: Any,
+    piece_batch: Any,
+    piece_qty: Any,
+    short_line: Any,
+    short_got: Any,
+) -> Any:
     n_skus = starts.shape[0] - 1
     left = available.copy()  # per batch: units not yet given (scanned SKUs only)
     # SKUs with many batches get a max-segment-tree, all in one array. SKU k's tree has
@@ -251,13 +264,7 @@ def _first_fit(order: Any, line_sku: Any, line_qty: Any, starts: Any, available:
             for node in range(size - 1, 0, -1):
                 tree[base + node] = max(tree[base + 2 * node], tree[base + 2 * node + 1])
 
-    n_lines = order.shape[0]
-    line_sku, line_qty = _in_order(order, line_sku, line_qty)
-    # Untouched slots of these cost no memory: the kernel only maps the pages it writes.
-    piece_line = np.empty(n_lines, dtype=order.dtype)
-    piece_batch = np.empty(n_lines, dtype=np.int64)
-    piece_qty = np.empty(n_lines, dtype=np.int64)
-    short_line = np.empty(n_lines, dtype=order.dtype)
+    n_lines = line_sku.shape[0]
     pieces = shorts = 0
     for i in range(n_lines):
         k = line_sku[i]
@@ -290,31 +297,27 @@ def _first_fit(order: Any, line_sku: Any, line_qty: Any, starts: Any, available:
             pieces += 1
         else:
             short_line[shorts] = i
+            short_got[shorts] = 0  # a line either fits whole or gets nothing
             shorts += 1
-    # Views, not copies: the unused tails were never written, so they hold no memory.
-    return (
-        piece_line[:pieces],
-        piece_batch[:pieces],
-        piece_qty[:pieces],
-        short_line[:shorts],
-        np.zeros(shorts, dtype=np.int64),  # a line either fits whole or gets nothing
-    )
+    return pieces, shorts
 
 
 @njit(cache=True, nogil=True)
-def _split_fill(order: Any, line_sku: Any, line_qty: Any, starts: Any, available: Any) -> Any:
-    n_lines = order.shape[0]
-    line_sku, line_qty = _in_order(order, line_sku, line_qty)
+def _split_fill(
+    line_sku: Any,
+    line_qty: Any,
+    starts: Any,
+    available: Any,
+    piece_line: Any,
+    piece_batch: Any,
+    piece_qty: Any,
+    short_line: Any,
+    short_got: Any,
+) -> Any:
+    n_lines = line_sku.shape[0]
     n_skus = starts.shape[0] - 1
     current = starts[:-1].copy()  # per SKU: the batch that still has stock
     left = available.copy()  # per batch: units not yet given (all > 0 at the start)
-    # A piece either finishes its line or empties its batch, so there are at most this many.
-    capacity = n_lines + available.shape[0]
-    piece_line = np.empty(capacity, dtype=order.dtype)
-    piece_batch = np.empty(capacity, dtype=np.int64)
-    piece_qty = np.empty(capacity, dtype=np.int64)
-    short_line = np.empty(n_lines, dtype=order.dtype)
-    short_got = np.empty(n_lines, dtype=np.int64)
     pieces = shorts = 0
     for i in range(n_lines):
         k = line_sku[i]
@@ -339,18 +342,11 @@ def _split_fill(order: Any, line_sku: Any, line_qty: Any, starts: Any, available
             short_line[shorts] = i
             short_got[shorts] = line_qty[i] - need
             shorts += 1
-    # Views, not copies: the unused tails were never written, so they hold no memory.
-    return (
-        piece_line[:pieces],
-        piece_batch[:pieces],
-        piece_qty[:pieces],
-        short_line[:shorts],
-        short_got[:shorts],
-    )
+    return pieces, shorts
 
 
 @njit(cache=True, nogil=True)
-def _positions_of(hashes: Any, distinct: Any) -> Any:
+def _positions_of(hashes: Any, distinct: Any, found: Any) -> None:
     # An open-addressing hash table, at most half full, keyed by the hashes themselves (they
     # are already well mixed, so their low bits pick the slot).
     size = 1
@@ -365,10 +361,8 @@ def _positions_of(hashes: Any, distinct: Any) -> Any:
             slot = (slot + np.uint64(1)) & mask
         keys[slot] = distinct[position]
         positions[slot] = position
-    found = np.empty(hashes.shape[0], dtype=np.int64)
     for i in range(hashes.shape[0]):
         slot = hashes[i] & mask
         while positions[slot] >= 0 and keys[slot] != hashes[i]:
             slot = (slot + np.uint64(1)) & mask
         found[i] = positions[slot]
-    return found
