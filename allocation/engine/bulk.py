@@ -109,7 +109,7 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
         batches.lazy()
         .select("reference", "sku", "eta", available=available)
         .filter(pl.col("available") > 0)
-        .with_columns(sku_hash=pl.col("sku").hash())
+        .with_columns(sku_hash=_sku_hash(pl.col("sku")))
         .collect()  # sorted eagerly: Polars 2.1 sorts this frame in half the time it does lazily
     )
     for group in ("sku_hash", "sku"):
@@ -147,6 +147,11 @@ def _demand_order(lines: pl.DataFrame) -> RowArray:
     return as_rows(sorted_by(sort_keys, DEMAND_ORDER)["row"].to_numpy())
 
 
+def _sku_hash(skus: pl.Expr) -> pl.Expr:
+    """The SKUs' 64-bit hashes, the same for lines and batches (Polars' fixed default seeds)."""
+    return skus.hash()
+
+
 def _guessed_codes(line_skus: pl.Series, skus: pl.Series, supply: pl.DataFrame) -> Int64Array:
     """Each line's SKU code (its place in `skus`), or -1 if no batch of its SKU has stock.
 
@@ -159,7 +164,8 @@ def _guessed_codes(line_skus: pl.Series, skus: pl.Series, supply: pl.DataFrame) 
         return np.full(len(line_skus), -1, dtype=np.int64)
     hashes = supply.filter(pl.col("sku_code").is_first_distinct())["sku_hash"]
     if hashes.n_unique() == len(hashes):
-        return positions_of(line_skus.hash().to_numpy(), hashes.to_numpy())
+        line_hashes = line_skus.to_frame("sku").select(_sku_hash(pl.col("sku"))).to_series()
+        return positions_of(line_hashes.to_numpy(), hashes.to_numpy())
     return _joined_codes(line_skus, skus)
 
 
