@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from pipeline import cpu_yardstick
 
 from allocation.domain import (
     BATCH_PREFERENCE,
@@ -261,6 +262,7 @@ def measure_engine(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
 
     times: list[float] = []
     cpu_times: list[float] = []
+    yardstick_s = cpu_yardstick()
     load = os.getloadavg()[0]
     rss_before = peak = 0
     peak_exact = True
@@ -289,6 +291,7 @@ def measure_engine(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
         "engine_median_s": statistics.median(times),
         "engine_cpu_s": min(cpu_times),
         "load": load,
+        "yardstick_s": yardstick_s,
         "rss_before_mib": rss_before / 1024,
         "peak_rss_mib": peak / 1024,
         "peak_exact": peak_exact,
@@ -311,10 +314,6 @@ def measure_steps(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
     _first_call(policy, size.batches_per_sku, size.seed)
     best: dict[str, tuple[float, float]] = {}
 
-    def in_order(rows: pl.DataFrame, codes: pl.Series, order: pl.Series) -> pl.DataFrame:
-        missing = rows["qty"] - rows["allocated_qty"]
-        return pl.DataFrame({"sku_code": codes, "remaining": missing})[order]
-
     def step(name: str, work: Any, *args: Any) -> Any:
         started, cpu_started = time.perf_counter(), time.process_time()
         answer = work(*args)
@@ -326,20 +325,20 @@ def measure_steps(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
         gc.collect()
         conformed = conform(batches, BATCH_COLUMNS)
         rows = conform(lines, LINE_COLUMNS).rechunk()
-        order = step("demand order (packed key, sort, tie check)", bulk._demand_order, rows)
-        supply = step("supply (batches sorted by SKU, preference)", bulk._supply, conformed)
-        codes = step("SKU codes (hash lookup, string check)", bulk._sku_codes, rows["sku"], supply)
-        demand = step(
-            "gather codes and missing units into demand order", in_order, rows, codes, order
+        order, missing = step(
+            "demand order and missing units (packed key, radix sort)", bulk._demand, rows
         )
-        remaining = demand["remaining"].to_numpy()
-        line_sku = demand["sku_code"].to_numpy()
-        pieces, filled = step(
-            f"{policy.value} pass (Numba)", bulk._hand_out, policy, line_sku, remaining, supply
+        supply = step("supply (batches sorted by SKU hash, preference)", bulk._supply, conformed)
+        skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]
+        codes = step("SKU codes (hash lookup)", bulk._guessed_codes, rows["sku"], skus, supply)
+        line_sku = step("SKU codes into demand order", np.take, codes, order)
+        handout = step(
+            f"{policy.value} pass (Numba)", bulk._hand_out, policy, line_sku, missing, supply
         )
         order_ids = step("order ids into demand order", rows["order_id"].gather, order)
-        step("name the allocations", bulk._name_allocations, pieces, order_ids, supply)
-        step("shortages", bulk._shortages, rows, order, remaining, filled)
+        step("SKU codes confirmed on the strings", bulk._confirmed, codes, rows["sku"], skus)
+        step("name the allocations", bulk._name_allocations, handout, order_ids, supply)
+        step("shortages", bulk._shortages, rows, order, handout)
     return {name: list(took) for name, took in best.items()}
 
 
@@ -445,9 +444,9 @@ def run(
             "| policy | engine s (best / median of "
             f"{repeat}) | CPU s | lines/s | peak RSS MiB (Δ) | pass s | first call s "
             f"| allocations | short lines | reference lines/s ({sample.lines:,} lines) "
-            "| engine / reference | same rows | load |"
+            "| engine / reference | same rows | load | yardstick s |"
         )
-        print("|" + "---|" * 13)
+        print("|" + "---|" * 14)
         notes = []
         for policy in policies:
             engine = _child(
@@ -470,7 +469,8 @@ def run(
                 f"| {engine['allocation_rows']:,} | {engine['short_lines']:,} "
                 f"| {_rate(sample.lines, reference['reference_s'])} "
                 f"| {engine_rate / reference_rate:,.0f}x "
-                f"| {'yes' if reference['identical'] else '**NO**'} | {engine['load']:.1f} |",
+                f"| {'yes' if reference['identical'] else '**NO**'} | {engine['load']:.1f} "
+                f"| {engine['yardstick_s']:.3f} |",
                 flush=True,
             )
             notes.append(f"{policy.value} {engine['generation_s']:.2f} s")

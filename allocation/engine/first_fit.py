@@ -67,7 +67,7 @@ def radix_order(keys: Int64Array) -> tuple[RowArray, bool]:
 
     The sort is stable (tied keys keep their row order).
     """
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    keys = _read_only(keys, np.int64)
     order = np.empty(keys.shape[0], dtype=row_dtype(keys.shape[0]))
     tie = _radix_order(keys, order, np.empty_like(order), DIGIT_BITS)
     return order, bool(tie)
@@ -121,10 +121,10 @@ def _run(
         np.empty(len(line_sku), dtype=np.int64),
     )
     made, short = kernel(
-        np.ascontiguousarray(line_sku, dtype=np.int64),
-        np.ascontiguousarray(line_qty, dtype=np.int64),
-        _sku_starts(line_sku, batch_sku),
-        np.ascontiguousarray(batch_available, dtype=np.int64),
+        _read_only(line_sku, np.int64),
+        _read_only(line_qty, np.int64),
+        _read_only(_sku_starts(line_sku, batch_sku), np.int64),
+        _read_only(batch_available, np.int64),
         *out,
     )
     return Handout(
@@ -140,8 +140,8 @@ def positions_of(hashes: UInt64Array, distinct: UInt64Array) -> Int64Array:
     """Return, per hash, its position in `distinct` (whose values must differ), or -1."""
     found = np.empty(len(hashes), dtype=np.int64)  # from NumPy, for huge pages (see `_run`)
     _positions_of(
-        np.ascontiguousarray(hashes, dtype=np.uint64),
-        np.ascontiguousarray(distinct, dtype=np.uint64),
+        _read_only(hashes, np.uint64),
+        _read_only(distinct, np.uint64),
         found,
     )
     return found
@@ -158,6 +158,18 @@ def warm_up() -> None:
     radix_order(one)
     split_fill(one - 1, one, one - 1, one)
     first_fit(one - 1, one, one - 1, one)
+
+
+def _read_only(values: npt.NDArray[Any], dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """The values as a contiguous read-only array of `dtype`, without a copy where possible.
+
+    Numba compiles (and caches) one version of a kernel per kind of array it is given, and
+    Polars hands out read-only arrays: giving every kernel read-only inputs keeps it to one
+    version, the one `warm_up` loads.
+    """
+    frozen = np.ascontiguousarray(values, dtype=dtype).view()
+    frozen.flags.writeable = False
+    return frozen
 
 
 def _sku_starts(line_sku: Int64Array, batch_sku: Int64Array) -> Int64Array:
