@@ -15,6 +15,8 @@ sample and checks both give the same rows. Results print as Markdown tables.
     .venv/bin/python benchmarks/engine.py --preset            # the issue's sizes, and a control
     .venv/bin/python benchmarks/engine.py --preset b --policy split
     .venv/bin/python benchmarks/engine.py --lines 1000000 --skus 10000 --batches-per-sku 10
+    git archive <commit> allocation | tar -x -C /tmp/before    # then, in turns with this tree:
+    .venv/bin/python benchmarks/engine.py --preset b --before /tmp/before --rounds 3
 """
 
 from __future__ import annotations
@@ -477,6 +479,58 @@ def run(
         print(f"\nData generation (not counted): {', '.join(notes)}.\n")
 
 
+def run_against(
+    sizes: list[tuple[str, Size]], policies: list[Policy], repeat: int, before: str, rounds: int
+) -> None:
+    """Time this tree's engine and an earlier one (`before`, an exported tree) in turns.
+
+    Each round runs one engine child per policy for each version, alternating, so both see
+    the machine in the same minutes. The earlier tree's `allocation` package is put first on
+    the children's PYTHONPATH; the timing code is this script's for both.
+    """
+    versions = {"after": os.environ.copy(), "before": {**os.environ, "PYTHONPATH": before}}
+    versions["after"].pop("PYTHONPATH", None)
+    for name, size in sizes:
+        print(f"### {name}: {size.lines:,} lines, {size.skus:,} SKUs, before = {before}\n")
+        print(
+            f"| round | version | policy | engine s (best / median of {repeat}) | CPU s "
+            "| lines/s | peak RSS MiB (Δ) | load | yardstick s |"
+        )
+        print("|" + "---|" * 9)
+        runs: dict[tuple[str, Policy], list[dict[str, Any]]] = {}
+        for round_ in range(1, rounds + 1):
+            for policy in policies:
+                for version, env in versions.items():
+                    task = {"kind": "engine", "size": asdict(size), "policy": policy.value}
+                    engine = _child({**task, "repeat": repeat}, env=env)
+                    runs.setdefault((version, policy), []).append(engine)
+                    delta = engine["peak_rss_mib"] - engine["rss_before_mib"]
+                    print(
+                        f"| {round_} | {version} | {policy.value} "
+                        f"| {engine['engine_s']:.3f} / {engine['engine_median_s']:.3f} "
+                        f"| {engine['engine_cpu_s']:.2f} | {_rate(size.lines, engine['engine_s'])} "
+                        f"| {_mib(engine['peak_rss_mib'])} ({_mib(delta)}) "
+                        f"| {engine['load']:.1f} | {engine['yardstick_s']:.3f} |",
+                        flush=True,
+                    )
+        print(
+            "\n| version | policy | best s | median s (of the runs' medians) | best CPU s "
+            "| lines/s (best) |"
+        )
+        print("|---|---|---|---|---|---|")
+        for (version, policy), measured in sorted(
+            runs.items(), key=lambda kv: (kv[0][1].value, kv[0][0])
+        ):
+            best = min(m["engine_s"] for m in measured)
+            median = statistics.median(m["engine_median_s"] for m in measured)
+            cpu = min(m["engine_cpu_s"] for m in measured)
+            print(
+                f"| {version} | {policy.value} | {best:.3f} | {median:.3f} | {cpu:.2f} "
+                f"| {_rate(size.lines, best)} |"
+            )
+        print(flush=True)
+
+
 def run_steps(sizes: list[tuple[str, Size]], policies: list[Policy], repeat: int) -> None:
     """Print, per size and policy, what each of the engine's steps costs on its own."""
     for name, size in sizes:
@@ -522,6 +576,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="instead, time each of the engine's steps on its own (reaches into its internals)",
     )
+    parser.add_argument(
+        "--before",
+        help="instead, time this engine and the one in this exported tree in turns (its root)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="turns each, with --before")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -534,7 +593,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         sizes = [("custom", Size(args.lines, args.skus, args.batches_per_sku, args.seed))]
     policies = [Policy.SPLIT, Policy.WHOLE] if args.policy == "both" else [Policy(args.policy)]
-    if args.steps:
+    if args.before:
+        run_against(sizes, policies, args.repeat, args.before, args.rounds)
+    elif args.steps:
         run_steps(sizes, policies, args.repeat)
     else:
         run(sizes, policies, args.reference_lines, args.repeat)
