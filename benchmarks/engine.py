@@ -50,6 +50,7 @@ from allocation.domain import (
 )
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA, allocate_frames
 from allocation.engine.frames import sorted_by
+from allocation.engine.packed_key import packed_key
 
 DEFAULT_SEED = 20240611
 DEFAULT_REFERENCE_LINES = 20_000
@@ -316,6 +317,9 @@ def measure_steps(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
     _first_call(policy, size.batches_per_sku, size.seed)
     best: dict[str, tuple[float, float]] = {}
 
+    def in_order(rows: pl.DataFrame, order: np.ndarray) -> np.ndarray:
+        return np.take(rows["qty"].to_numpy() - rows["allocated_qty"].to_numpy(), order)
+
     def step(name: str, work: Any, *args: Any) -> Any:
         started, cpu_started = time.perf_counter(), time.process_time()
         answer = work(*args)
@@ -327,18 +331,19 @@ def measure_steps(size: Size, policy: Policy, repeat: int) -> dict[str, Any]:
         gc.collect()
         conformed = conform(batches, BATCH_COLUMNS)
         rows = conform(lines, LINE_COLUMNS).rechunk()
-        order, missing = step(
-            "demand order and missing units (packed key, radix sort)", bulk._demand, rows
-        )
+        key = step("packed demand key", packed_key, rows, DEMAND_ORDER)
+        order = step("demand order (radix sort of the key)", bulk._demand_order, key, rows)
         supply = step("supply (batches sorted by SKU hash, preference)", bulk._supply, conformed)
         skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]
         codes = step("SKU codes (hash lookup)", bulk._guessed_codes, rows["sku"], skus, supply)
         line_sku = step("SKU codes into demand order", np.take, codes, order)
+        missing = step("missing units into demand order", in_order, rows, order)
         handout = step(
             f"{policy.value} pass (Numba)", bulk._hand_out, policy, line_sku, missing, supply
         )
-        order_ids = step("order ids into demand order", rows["order_id"].gather, order)
+        in_demand_order = step("order ids into demand order", rows["order_id"].gather, order)
         step("SKU codes confirmed on the strings", bulk._confirmed, codes, rows["sku"], skus)
+        order_ids = step("order ids of the pieces", in_demand_order.gather, handout.piece_line)
         step("name the allocations", bulk._name_allocations, handout, order_ids, supply)
         step("shortages", bulk._shortages, rows, order, handout)
     return {name: list(took) for name, took in best.items()}

@@ -66,23 +66,27 @@ def allocate_frames(
     # A helper thread takes the work that does not wait on this thread's, so on two cores the
     # two overlap: Polars and the compiled kernels let go of the GIL while they work.
     with ThreadPoolExecutor(max_workers=1) as helper:
-        # Supply and demand: the helper sorts the lines while this thread readies the batches.
-        sorting = helper.submit(_demand, lines)
+        # Supply and demand: the helper sorts the lines by their packed key while this thread
+        # readies the batches and the lines' SKU codes.
+        sorting = helper.submit(_demand_order, packed_key(lines, DEMAND_ORDER), lines)
         supply = _supply(batches)
         skus = supply.filter(pl.col("sku_code").is_first_distinct())["sku"]  # in code order
         line_sku = _guessed_codes(lines["sku"], skus, supply)
-        order, missing = sorting.result()
+        order = sorting.result()
         # The pass runs on the guessed codes while the helper puts the order ids in demand
         # order, for naming, and confirms the guess (which holds unless a hash collides).
-        naming = helper.submit(lines["order_id"].gather, order)
+        in_demand_order = helper.submit(lines["order_id"].gather, order)
         confirming = helper.submit(_confirmed, line_sku, lines["sku"], skus)
+        missing = np.take(lines["qty"].to_numpy() - lines["allocated_qty"].to_numpy(), order)
         handout = _hand_out(policy, np.take(line_sku, order), missing, supply)
         if not confirming.result():
             line_sku = _joined_codes(lines["sku"], skus)
             handout = _hand_out(policy, np.take(line_sku, order), missing, supply)
-        # The results: the helper collects the shortages while this thread names the pieces.
+        # The results: the helper names the pieces' lines and collects the shortages while
+        # this thread names their batches.
+        order_ids = helper.submit(lambda: in_demand_order.result().gather(handout.piece_line))
         shortages = helper.submit(_shortages, lines, order, handout)
-        allocations = _name_allocations(handout, naming.result(), supply)
+        allocations = _name_allocations(handout, order_ids.result(), supply)
         return EngineResult(allocations, shortages.result())
 
 
@@ -123,15 +127,8 @@ def _supply(batches: pl.DataFrame) -> pl.DataFrame:
     return supply
 
 
-def _demand(lines: pl.DataFrame) -> tuple[RowArray, Int64Array]:
-    """The lines' rows in demand order, and their missing units in that order."""
-    order = _demand_order(lines)
-    return order, np.take(lines["qty"].to_numpy() - lines["allocated_qty"].to_numpy(), order)
-
-
-def _demand_order(lines: pl.DataFrame) -> RowArray:
-    """Row numbers of the lines in `rules.DEMAND_ORDER`, by its packed key when that decides."""
-    key = packed_key(lines, DEMAND_ORDER)
+def _demand_order(key: pl.Series | None, lines: pl.DataFrame) -> RowArray:
+    """Row numbers of the lines in `rules.DEMAND_ORDER`, by its packed `key` when that decides."""
     if key is not None:
         if key.dtype == pl.Int64:
             order, tie = radix_order(key.to_numpy())
@@ -191,10 +188,10 @@ def _joined_codes(line_skus: pl.Series, skus: pl.Series) -> Int64Array:
 
 
 def _name_allocations(handout: Handout, order_ids: pl.Series, supply: pl.DataFrame) -> pl.DataFrame:
-    """Turn the pass's pieces into allocation rows, given the lines' order ids in demand order."""
+    """Turn the pass's pieces into allocation rows, given the pieces' order ids."""
     return pl.DataFrame(
         {
-            "order_id": order_ids.gather(handout.piece_line),
+            "order_id": order_ids,
             # The batch's SKU is the line's: gathering from the few batches beats the many lines.
             "sku": supply["sku"].gather(handout.piece_batch),
             "batch_ref": supply["reference"].gather(handout.piece_batch),
