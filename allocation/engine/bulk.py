@@ -16,10 +16,10 @@ Because the pass visits lines in demand order, its pieces already come in the re
 order (lines in demand order, then batches in preference order) and nothing is sorted after it.
 
 Sorting the lines is the biggest cost, so the demand order is first tried as one integer key
-(priority, ordered_at and arrival packed together, `packed_key.py`) sorted once, which is
-several times cheaper than sorting on five columns of which two are strings. Only if two lines
-tie on all three fields do the string keys have a say, and then the engine falls back to the
-full sort.
+(priority, ordered_at and arrival packed together, `packed_key.py`) sorted once by a radix
+sort (`first_fit.radix_order`), which is several times cheaper than sorting on five columns of
+which two are strings. Only if two lines tie on all three fields do the string keys have a
+say, and then the engine falls back to the full sort.
 """
 
 from __future__ import annotations
