@@ -11,7 +11,10 @@ Two snapshot files take turns (`snapshot-a.duckdb`, `snapshot-b.duckdb` in the w
 folder, one of them also linked at the analysts' path). The spare one is brought up to date
 by rewriting only the chunks that differ from the master, unless a reader still holds it
 (DuckDB holds a shared lock on every file it opens): then it is replaced by a fresh copy, and
-the reader keeps the old one until it closes. Requires a POSIX filesystem (Linux, macOS) with
+the reader keeps the old one until it closes. A process that both reads snapshots and writes
+(the HTTP server) tells this module which snapshot files it holds (`held_here`): POSIX locks
+do not exclude their own process, so the lock alone would not stop it rewriting a file it is
+still reading. Requires a POSIX filesystem (Linux, macOS) with
 hard links and atomic rename, the writers' folder on the same filesystem as the path.
 """
 
@@ -20,8 +23,12 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -159,6 +166,46 @@ def _is_inode(path: Path, inode: int | None) -> bool:
         return False
 
 
+FileId = tuple[int, int]
+"""A file as the kernel knows it: (device, inode)."""
+
+_held_here: Counter[FileId] = Counter()
+_held_here_lock = threading.Lock()
+
+
+@contextmanager
+def held_here(file: FileId) -> Iterator[None]:
+    """Record, for the block, that this process reads the snapshot file `file`.
+
+    A writer in the same process then leaves that file alone (a fresh copy takes its place),
+    as it does for a file another process holds.
+    """
+    with _held_here_lock:
+        _held_here[file] += 1
+    try:
+        yield
+    finally:
+        with _held_here_lock:
+            _held_here[file] -= 1
+            if not _held_here[file]:
+                del _held_here[file]
+
+
+def file_id(path: Path) -> FileId | None:
+    """The file at `path` now (None if there is none): a rename over it changes the answer."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _is_held_here(path: Path) -> bool:
+    found = file_id(path)
+    with _held_here_lock:
+        return found is not None and found in _held_here
+
+
 def _fill(slot: Path, master: Path) -> None:
     """Make `slot` a durable byte-for-byte copy of `master`, rewriting only what differs.
 
@@ -166,6 +213,10 @@ def _fill(slot: Path, master: Path) -> None:
     still holds it (an old snapshot someone has open), it is replaced by a fresh file and the
     reader keeps the old one.
     """
+    if _is_held_here(slot):
+        # Not opened at all: closing any descriptor of the file would drop this process's
+        # DuckDB lock on it, and other writers would then rewrite it under the reader.
+        slot.unlink()
     fd = os.open(slot, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -1,0 +1,128 @@
+"""Reads of the published snapshot for a long-lived process: one open snapshot, shared.
+
+Opening the snapshot costs tens of milliseconds, more than most look-ups, so a server keeps the
+one it opened and gives each read a cursor of its own (DuckDB connections are not shared across
+threads; cursors are how one database is read from several). Before each read the analysts' path
+is looked at (one `stat`): when a newer commit has been published there, it is opened and later
+reads use it; the previous one is closed as soon as no read uses it any more, so the writers'
+spare snapshot file is not held for longer than the reads that had already begun on it.
+
+Each snapshot is attached read-only to an in-memory database of its own: DuckDB shares one
+database per file name within a process, so two snapshots published at the same name could
+not otherwise be open at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import duckdb
+
+from allocation.adapters import snapshot
+
+_CATALOG = "warehouse"
+
+
+class _Opened:
+    """One published snapshot, open, and how many reads are using it."""
+
+    def __init__(self, path: Path, file: snapshot.FileId) -> None:
+        self.file = file
+        self.users = 0
+        self._held = ExitStack()
+        self._held.enter_context(snapshot.held_here(file))
+        try:
+            self.connection = duckdb.connect(":memory:")
+            self.connection.execute(f"ATTACH ? AS {_CATALOG} (READ_ONLY)", [str(path)])
+        except BaseException:
+            self._held.close()
+            raise
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own on this snapshot, for one read."""
+        cursor = self.connection.cursor()
+        cursor.execute(f"USE {_CATALOG}")
+        return cursor
+
+    def close(self) -> None:
+        """Close the snapshot (no read may be using it)."""
+        try:
+            self.connection.close()
+        finally:
+            self._held.close()
+
+
+class SnapshotReaders:
+    """The snapshot at `path`, kept open between reads and reopened when a newer one is out."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._current: _Opened | None = None
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the latest published snapshot, for the block (FileNotFoundError if none)."""
+        opened = self._take()
+        cursor = opened.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            self._give_back(opened)
+
+    def let_go_of_stale(self) -> None:
+        """Close the open snapshot if a newer one is published and no read is using it."""
+        with self._lock:
+            current = self._current
+            stale = current is not None and snapshot.file_id(self.path) != current.file
+            if current is not None and stale and not current.users:
+                self._current = None
+                current.close()
+
+    def close(self) -> None:
+        """Close the open snapshot (once no read uses it: reads in progress keep it open)."""
+        with self._lock:
+            current, self._current = self._current, None
+            if current is not None and not current.users:
+                current.close()
+
+    def _take(self) -> _Opened:
+        with self._lock:
+            current = self._current
+            published = snapshot.file_id(self.path)
+            if published is None:
+                raise FileNotFoundError(f"no warehouse at {self.path} yet")
+            if current is None or current.file != published:
+                fresh = self._open(published)
+                if current is not None and not current.users:
+                    current.close()
+                self._current = current = fresh
+            current.users += 1
+            return current
+
+    def _give_back(self, opened: _Opened) -> None:
+        with self._lock:
+            opened.users -= 1
+            if opened.users:
+                return
+            if opened is self._current:
+                if snapshot.file_id(self.path) == opened.file:
+                    return  # still the latest: kept for the next read
+                self._current = None
+            opened.close()
+
+    def _open(self, published: snapshot.FileId) -> _Opened:
+        """Open the file at the path, making sure it is still the one `published` names."""
+        while True:
+            opened = _Opened(self.path, published)
+            now = snapshot.file_id(self.path)
+            if now == published:
+                return opened
+            opened.close()  # published again while it was being opened: open the newer one
+            if now is None:
+                raise FileNotFoundError(f"no warehouse at {self.path} yet")
+            published = now
