@@ -31,11 +31,12 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import polars as pl
-from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, generate
+from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, cpu_yardstick, generate
 
 VENV_BIN = Path(sys.executable).parent
 ALLOCATION = str(VENV_BIN / "allocation")
@@ -225,6 +226,10 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             print(f"\n{args.clients} readers, {args.writers} writers in phase 2, {args.seconds} s")
+            print(
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
+                f"CPU yardstick {cpu_yardstick():.2f} s"
+            )
             print("| phase | kind | requests | per s | p50 ms | p99 ms | max ms | statuses |")
             print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
             report("reads", phase(base, names, args.seconds, args.clients, 0), args.seconds)
@@ -235,6 +240,7 @@ def main() -> None:
             server.wait(timeout=60)
         check = subprocess.run([ALLOCATION, "check", f"--db={db}"], capture_output=True, text=True)
         print(f"\nallocation check: exit {check.returncode}: {check.stdout.strip()}")
+        print(f"load {os.getloadavg()[0]:.1f}, CPU yardstick {cpu_yardstick():.2f} s")
     finally:
         if args.keep:
             print(f"kept {root}")

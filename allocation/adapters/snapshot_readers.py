@@ -35,7 +35,9 @@ class _Opened:
         self._held = ExitStack()
         self._held.enter_context(snapshot.held_here(file))
         try:
-            self.connection = duckdb.connect(":memory:")
+            # One thread per read: reads run side by side, each small, rather than one at a
+            # time on every core.
+            self.connection = duckdb.connect(":memory:", config={"threads": 1})
             self.connection.execute(f"ATTACH ? AS {_CATALOG} (READ_ONLY)", [str(path)])
         except BaseException:
             self._held.close()
@@ -56,23 +58,29 @@ class _Opened:
 
 
 class SnapshotReaders:
-    """The snapshot at `path`, kept open between reads and reopened when a newer one is out."""
+    """The snapshot at `path`, kept open between reads and reopened when a newer one is out.
 
-    def __init__(self, path: str | Path) -> None:
+    At most `at_once` reads query it at a time (the others wait their turn), so that a burst
+    of reads leaves the cores some room for a write.
+    """
+
+    def __init__(self, path: str | Path, *, at_once: int = 2) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._at_once = threading.BoundedSemaphore(at_once)
         self._current: _Opened | None = None
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the latest published snapshot, for the block (FileNotFoundError if none)."""
-        opened = self._take()
-        cursor = opened.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-            self._give_back(opened)
+        with self._at_once:
+            opened = self._take()
+            cursor = opened.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+                self._give_back(opened)
 
     def let_go_of_stale(self) -> None:
         """Close the open snapshot if a newer one is published and no read is using it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_snapshot_kept_open,
     )
     app.state.settings = settings
-    app.state.readers = SnapshotReaders(settings.db)
+    app.state.readers = SnapshotReaders(settings.db, at_once=os.cpu_count() or 1)
     for module in (batches, allocations, lookups):
         app.include_router(module.router)
     install_handlers(app)
