@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -25,22 +25,23 @@ from allocation.adapters import snapshot
 
 _CATALOG = "warehouse"
 
+Publication = tuple[int, int, int]
+
 
 class _Opened:
     """One published snapshot, open, and how many reads are using it."""
 
-    def __init__(self, path: Path, file: snapshot.FileId) -> None:
-        self.file = file
+    def __init__(self, path: Path, published: Publication) -> None:
+        self.published = published
+        self.file: snapshot.FileId = published[:2]
         self.users = 0
-        self._held = ExitStack()
-        self._held.enter_context(snapshot.held_here(file))
+        # One thread per read: reads run side by side, each small, rather than one at a
+        # time on every core.
+        self.connection = duckdb.connect(":memory:", config={"threads": 1})
         try:
-            # One thread per read: reads run side by side, each small, rather than one at a
-            # time on every core.
-            self.connection = duckdb.connect(":memory:", config={"threads": 1})
             self.connection.execute(f"ATTACH ? AS {_CATALOG} (READ_ONLY)", [str(path)])
         except BaseException:
-            self._held.close()
+            self.connection.close()
             raise
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -51,17 +52,16 @@ class _Opened:
 
     def close(self) -> None:
         """Close the snapshot (no read may be using it)."""
-        try:
-            self.connection.close()
-        finally:
-            self._held.close()
+        self.connection.close()
 
 
 class SnapshotReaders:
     """The snapshot at `path`, kept open between reads and reopened when a newer one is out.
 
     At most `at_once` reads query it at a time (the others wait their turn), so that a burst
-    of reads leaves the cores some room for a write.
+    of reads leaves the cores some room for a write. Each read is recorded with `snapshot`
+    while it lasts, so a write in this process never rewrites a file a read is using; a
+    stale snapshot left open with no read on it may be rewritten, and is never read again.
     """
 
     def __init__(self, path: str | Path, *, at_once: int = 2) -> None:
@@ -75,18 +75,20 @@ class SnapshotReaders:
         """A cursor on the latest published snapshot, for the block (FileNotFoundError if none)."""
         with self._at_once:
             opened = self._take()
-            cursor = opened.cursor()
             try:
-                yield cursor
+                cursor = opened.cursor()
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
             finally:
-                cursor.close()
                 self._give_back(opened)
 
     def let_go_of_stale(self) -> None:
         """Close the open snapshot if a newer one is published and no read is using it."""
         with self._lock:
             current = self._current
-            stale = current is not None and snapshot.file_id(self.path) != current.file
+            stale = current is not None and snapshot.publication(self.path) != current.published
             if current is not None and stale and not current.users:
                 self._current = None
                 current.close()
@@ -99,38 +101,46 @@ class SnapshotReaders:
                 current.close()
 
     def _take(self) -> _Opened:
+        """The latest snapshot, open, with this read recorded on it."""
         with self._lock:
-            current = self._current
-            published = snapshot.file_id(self.path)
-            if published is None:
-                raise FileNotFoundError(f"no warehouse at {self.path} yet")
-            if current is None or current.file != published:
-                fresh = self._open(published)
-                if current is not None and not current.users:
-                    current.close()
-                self._current = current = fresh
-            current.users += 1
-            return current
+            while True:
+                published = snapshot.publication(self.path)
+                if published is None:
+                    raise FileNotFoundError(f"no warehouse at {self.path} yet")
+                snapshot.reading_here(published[:2])
+                if snapshot.publication(self.path) != published:
+                    snapshot.read_here(published[:2])  # published again meanwhile: look again
+                    continue
+                current = self._current
+                if current is None or current.published != published:
+                    # (An open snapshot whose file was published again was rewritten in place
+                    # while no read used it: it is never read again.)
+                    try:
+                        fresh = _Opened(self.path, published)
+                    except BaseException:
+                        snapshot.read_here(published[:2])
+                        raise
+                    if snapshot.publication(self.path) != published:
+                        # Published again while it opened: it may have opened the newer file.
+                        # (The file it recorded is not rewritten meanwhile: a writer replaces
+                        # a file a read is recorded on.)
+                        fresh.close()
+                        snapshot.read_here(published[:2])
+                        continue
+                    if current is not None and not current.users:
+                        current.close()
+                    self._current = current = fresh
+                current.users += 1
+                return current
 
     def _give_back(self, opened: _Opened) -> None:
         with self._lock:
             opened.users -= 1
+            snapshot.read_here(opened.file)
             if opened.users:
                 return
             if opened is self._current:
-                if snapshot.file_id(self.path) == opened.file:
+                if snapshot.publication(self.path) == opened.published:
                     return  # still the latest: kept for the next read
                 self._current = None
             opened.close()
-
-    def _open(self, published: snapshot.FileId) -> _Opened:
-        """Open the file at the path, making sure it is still the one `published` names."""
-        while True:
-            opened = _Opened(self.path, published)
-            now = snapshot.file_id(self.path)
-            if now == published:
-                return opened
-            opened.close()  # published again while it was being opened: open the newer one
-            if now is None:
-                raise FileNotFoundError(f"no warehouse at {self.path} yet")
-            published = now

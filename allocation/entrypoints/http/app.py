@@ -15,7 +15,7 @@ from allocation.config import Settings
 from allocation.entrypoints.http import allocations, batches, lookups
 from allocation.entrypoints.http.errors import install_handlers
 
-LET_GO_EVERY: Final = 0.5
+LET_GO_EVERY: Final = 0.05
 """Seconds between looks for a snapshot that a newer publication made stale and nobody reads."""
 
 
