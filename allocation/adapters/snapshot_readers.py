@@ -35,9 +35,7 @@ class _Opened:
         self.published = published
         self.file: snapshot.FileId = published[:2]
         self.users = 0
-        # One thread per read: reads run side by side, each small, rather than one at a
-        # time on every core.
-        self.connection = duckdb.connect(":memory:", config={"threads": 1})
+        self.connection = duckdb.connect(":memory:")
         try:
             self.connection.execute(f"ATTACH ? AS {_CATALOG} (READ_ONLY)", [str(path)])
         except BaseException:
