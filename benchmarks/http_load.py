@@ -43,6 +43,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import polars as pl
+from operations import launcher
 from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, cpu_yardstick, generate
 
 VENV_BIN = Path(sys.executable).parent
@@ -181,10 +182,14 @@ def free_port() -> int:
         return port
 
 
-def start_server(db: Path, outbox: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    db: Path, outbox: Path, port: int, source: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`allocation serve` (this checkout's, or the package in `source`) on `port`."""
     env = {**os.environ, "ALLOCATION_API_TOKEN": TOKEN}
     server = subprocess.Popen(
-        [ALLOCATION, "serve", "--port", str(port), f"--db={db}", f"--outbox={outbox}"], env=env
+        [*launcher(source), "serve", "--port", str(port), f"--db={db}", f"--outbox={outbox}"],
+        env=env,
     )
     deadline = time.monotonic() + 120
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
@@ -284,9 +289,10 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="use this warehouse (built from the preset)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--one-at-a-time", type=int, metavar="N", help="latency, not load")
+    parser.add_argument("--source", type=Path, help="serve the package in this tree instead")
     args = parser.parse_args()
     if args.one_at_a_time:
-        latency(args.db, args.one_at_a_time)
+        latency(args.db, args.one_at_a_time, args.source)
         return
     lines, batches, skus = PRESETS[args.preset]
     size = Size(lines, batches, skus, files=1, seed=DEFAULT_SEED)
@@ -299,7 +305,7 @@ def main() -> None:
             if args.db is not None:
                 shutil.copy(db, args.db)
         port = free_port()
-        server = start_server(db, root / "outbox", port)
+        server = start_server(db, root / "outbox", port, args.source)
         base = f"http://127.0.0.1:{port}"
         try:
             print(f"\n{args.clients} readers, {args.writers} writers in phase 2, {args.seconds} s")
@@ -325,11 +331,11 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def latency(db: Path, n: int) -> None:
+def latency(db: Path, n: int, source: Path | None = None) -> None:
     """Serve the warehouse `db` and measure `n` requests of each kind, one at a time."""
     with tempfile.TemporaryDirectory(prefix="http-latency-") as folder:
         port = free_port()
-        server = start_server(db, Path(folder) / "outbox", port)
+        server = start_server(db, Path(folder) / "outbox", port, source)
         try:
             print(
                 f"{db} ({db.stat().st_size / 1e6:.0f} MB), {n} of each, one at a time; "
