@@ -43,10 +43,11 @@ class _Opened:
             raise
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A connection of its own on this snapshot, for one read."""
-        cursor = self.connection.cursor()
-        cursor.execute(f"USE {_CATALOG}")
-        return cursor
+        """A connection of its own on this snapshot, for one read.
+
+        Made (and closed) under the readers' lock: the connection it is made from is shared.
+        """
+        return self.connection.cursor()
 
     def close(self) -> None:
         """Close the snapshot (no read may be using it)."""
@@ -72,15 +73,12 @@ class SnapshotReaders:
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the latest published snapshot, for the block (FileNotFoundError if none)."""
         with self._at_once:
-            opened = self._take()
+            opened, cursor = self._take()
             try:
-                cursor = opened.cursor()
-                try:
-                    yield cursor
-                finally:
-                    cursor.close()
+                cursor.execute(f"USE {_CATALOG}")
+                yield cursor
             finally:
-                self._give_back(opened)
+                self._give_back(opened, cursor)
 
     def let_go_of_stale(self) -> None:
         """Close the open snapshot if a newer one is published and no read is using it."""
@@ -98,8 +96,8 @@ class SnapshotReaders:
             if current is not None and not current.users:
                 current.close()
 
-    def _take(self) -> _Opened:
-        """The latest snapshot, open, with this read recorded on it."""
+    def _take(self) -> tuple[_Opened, duckdb.DuckDBPyConnection]:
+        """The latest snapshot, open, with this read recorded on it, and a cursor on it."""
         with self._lock:
             while True:
                 published = snapshot.publication(self.path)
@@ -128,11 +126,13 @@ class SnapshotReaders:
                     if current is not None and not current.users:
                         current.close()
                     self._current = current = fresh
+                cursor = current.cursor()
                 current.users += 1
-                return current
+                return current, cursor
 
-    def _give_back(self, opened: _Opened) -> None:
+    def _give_back(self, opened: _Opened, cursor: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
+            cursor.close()
             opened.users -= 1
             snapshot.read_here(opened.file)
             if opened.users:
