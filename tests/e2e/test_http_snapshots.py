@@ -110,3 +110,11 @@ def test_reads_while_other_processes_commit_all_succeed_and_a_later_write_is_see
     assert len(client.get("/runs").json()) == runs_before + 1
 
     assert statuses and set(statuses) == {200}
+
+
+def test_a_read_before_any_warehouse_exists_is_a_404(tmp_path: Path) -> None:
+    with serving(tmp_path) as empty:
+        answer = empty.get("/batch")
+
+    assert answer.status_code == 404
+    assert "no warehouse" in answer.json()["detail"]

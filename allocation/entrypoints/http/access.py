@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -101,9 +101,13 @@ def reading(readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
     The one place a read reaches the warehouse: a read never waits for a night or a write,
     nor makes one wait, and sees every commit published before it began.
     """
-    if not readers.path.exists():
-        raise NotFound(f"no warehouse at {readers.path}: give --db or set ALLOCATION_DB")
-    with DuckDBWarehouse.on_snapshot(readers) as warehouse:
+    with ExitStack() as opened:
+        try:
+            warehouse = opened.enter_context(DuckDBWarehouse.on_snapshot(readers))
+        except FileNotFoundError:
+            raise NotFound(
+                f"no warehouse at {readers.path}: give --db or set ALLOCATION_DB"
+            ) from None
         yield warehouse
 
 
