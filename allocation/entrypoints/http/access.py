@@ -31,7 +31,7 @@ from allocation.entrypoints.cli import warehouse_at
 from allocation.service_layer.errors import NotFound
 
 _turns = threading.Lock()
-"""One unit of work on the warehouse at a time in this process (see `reading`)."""
+"""One unit of work on the warehouse at a time in this process (see `writing`)."""
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ALLOCATION_API_TOKEN>`")
 
@@ -118,7 +118,8 @@ def writing(
     """The warehouse opened for one write request (a unit of work), closed at the end.
 
     Afterwards the readers let go of the snapshot the write replaced, if no read uses it, so
-    the next write finds its spare free to bring up to date in place.
+    that the next writer in another process (a night, a command) finds its spare free to bring
+    up to date in place rather than copy the whole file.
     """
     try:
         with _turn(settings), warehouse_at(_bounded(settings), create=create) as warehouse:
