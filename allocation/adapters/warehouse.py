@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ import polars as pl
 
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
+from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
@@ -322,6 +324,27 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    @classmethod
+    @contextmanager
+    def on_snapshot(cls, readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
+        """The published snapshot for one read, on a cursor of the snapshot `readers` keep open.
+
+        Read-only, like `read_only=True`, without the cost of opening the file each time.
+        """
+        with ExitStack() as held:
+            try:
+                connection = held.enter_context(readers.cursor())
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                raise WarehouseBusy(_busy_message(str(readers.path), str(error))) from None
+            warehouse = cls(readers.path, read_only=True)
+            warehouse._connection = connection
+            try:
+                yield warehouse
+            finally:
+                warehouse._connection = None
 
     def ensure_available(self) -> None:
         """Fail fast with `WarehouseBusy` if another writer holds the warehouse (waits as usual).
