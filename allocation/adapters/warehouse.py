@@ -66,6 +66,14 @@ class Warehouse(abc.ABC):
     def rollback(self) -> None:
         """Forget every uncommitted change (a no-op after commit)."""
 
+    @contextmanager
+    def readers_see_once(self) -> Iterator[None]:
+        """Commits within the block reach readers together, once, when the block ends.
+
+        For a warehouse without readers of its own (this default) it changes nothing.
+        """
+        yield
+
     # --- order lines ---------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -284,6 +292,8 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
         self.read_only = read_only
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._layout = None if self.path == ":memory:" else snapshot.Layout(Path(self.path))
+        self._deferring = False
+        self._unpublished = False
 
     def __enter__(self) -> Self:
         self._connection = self._connect()
@@ -376,9 +386,39 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
         else:
             snapshot.mark_unpublished(self._layout)
             self._run("COMMIT")
-            self._run("CHECKPOINT")
-            snapshot.publish(self._layout)
+            if self._deferring:
+                self._unpublished = True
+            else:
+                self._publish()
         self._run("BEGIN TRANSACTION")
+
+    @contextmanager
+    def readers_see_once(self) -> Iterator[None]:
+        """Commits within the block are published at `path` once, when the block ends.
+
+        An operation commits its run, then marks it published once its files are out: one
+        publication instead of two (each compares the whole file: 0.17 s at 10M lines). The
+        commits are durable at once; a writer killed in the block leaves the marker, so the
+        next writer publishes them. Changes left uncommitted when the block ends are rolled back
+        (the snapshot is taken outside a transaction), as the unit of work would on leaving.
+        """
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            if self._unpublished:
+                self._unpublished = False
+                self._run("ROLLBACK")
+                self._publish()
+                self._run("BEGIN TRANSACTION")
+
+    def _publish(self) -> None:
+        """Checkpoint the master and publish it as the readers' snapshot."""
+        if self._layout is None:
+            return
+        self._run("CHECKPOINT")
+        snapshot.publish(self._layout)
 
     def rollback(self) -> None:
         """Roll back whatever is uncommitted."""

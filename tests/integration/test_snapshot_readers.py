@@ -81,9 +81,10 @@ def test_with_no_read_going_on_a_write_here_updates_the_open_snapshot_in_place(d
     readers = SnapshotReaders(db)
     assert references(readers) == ["b-1"]
     first = published(db)
-    add_batch(db, "b-2")  # two commits: the spare, then the file the readers keep open
+    add_batch(db, "b-2")  # two operations, each published once: the spare,
+    add_batch(db, "b-3")  # then the file the readers keep open
     assert published(db) == first  # brought up to date in place
-    assert references(readers) == ["b-1", "b-2"]  # and not read through the stale opening
+    assert references(readers) == ["b-1", "b-2", "b-3"]  # not read through the stale opening
     readers.close()
 
 
