@@ -72,7 +72,7 @@ def allocate_open_demand(
     count = shards_for(warehouse.open_line_count()) if shards is None else shards
     if count > 1:
         warehouse.shard_night(count)
-    report = AllocationReport()
+    report, planned = AllocationReport(), 0
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
         reserved_before = (
@@ -83,6 +83,9 @@ def allocate_open_demand(
         record_plan(warehouse, run, plan, reserved_before, shard=shard)
         report += AllocationReport.of(plan)
         del plan, reserved_before  # (freed before the next shard is read)
+        planned += 1
+    if planned != count:  # (a shard left unwritten would keep last night's reservations)
+        raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
     if count > 1:
         warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
     return report

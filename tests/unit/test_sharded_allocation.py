@@ -114,3 +114,21 @@ def test_a_shard_count_below_one_is_refused_before_anything_changes(warehouse: W
     with pytest.raises(ValueError, match="at least one shard"):
         allocating.allocate_open_demand(warehouse, run, shards=0)
     assert warehouse.run_outputs(run.run_id)["allocations"].is_empty()
+
+
+class ForgetfulPlanner:
+    """Plans every shard but the last (a planner that lost one)."""
+
+    def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
+        made = [plan_shard(shard, policy) for shard in shards]
+        yield from made[:-1]
+
+
+def test_a_planner_that_returns_fewer_plans_than_shards_fails_the_stage(
+    warehouse: Warehouse,
+) -> None:
+    run = night(warehouse)
+
+    with pytest.raises(RuntimeError, match="2 plans for 3 shards"):
+        allocating.allocate_open_demand(warehouse, run, ForgetfulPlanner(), shards=3)
+    warehouse.rollback()
