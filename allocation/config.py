@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     """How many SKU shards a night is planned in; None = chosen from the night's size."""
     dask_address: str | None = None
     """A Dask scheduler (`tcp://host:8786`) to plan the shards on; None = in this process."""
+    dask_timeout: float = 30.0
+    """Seconds to reach the Dask scheduler, and to wait for a worker while it has none."""
 
 
 DEFAULTS: Final = Settings.model_construct()
