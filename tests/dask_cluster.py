@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from s3server import free_port
 
@@ -23,62 +24,53 @@ _numbers = itertools.count()
 
 @dataclass
 class LocalCluster:
-    """A running scheduler and its workers, each a process this test started."""
+    """A running scheduler and its workers, each a process this test started, by name."""
 
     address: str
     scheduler: subprocess.Popen[bytes]
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def add_workers(self, count: int = 1) -> None:
         """Start `count` more workers (one thread, no nanny) and wait until the scheduler
         sees them all."""
         names = {f"test-worker-{next(_numbers)}" for _ in range(count)}
         for name in names:
-            self.workers.append(
-                _spawn(
-                    "worker",
-                    self.address,
-                    "--name",
-                    name,
-                    "--host",
-                    "127.0.0.1",
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--no-dashboard",
-                )
+            self.workers[name] = _spawn(
+                *("worker", self.address, "--name", name, "--host", "127.0.0.1"),
+                *("--nthreads", "1", "--no-nanny", "--no-dashboard"),
             )
         deadline = time.monotonic() + START_TIMEOUT
-        while not names <= self.worker_names():
+        while not names <= set(self.scheduler_view()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the scheduler did not see all of {sorted(names)} start")
             time.sleep(0.2)
 
-    def kill(self, worker: subprocess.Popen[bytes]) -> None:
-        """SIGKILL one worker, as a machine that vanishes would: its shards and results go."""
-        kill(worker)
-        self.workers.remove(worker)
+    def kill(self, name: str) -> None:
+        """SIGKILL one worker, as a machine that vanishes would: its tasks and results go."""
+        kill(self.workers.pop(name))
 
     def kill_workers(self) -> None:
         """SIGKILL every worker."""
-        for worker in list(self.workers):
-            self.kill(worker)
+        for name in list(self.workers):
+            self.kill(name)
 
-    def worker_names(self) -> set[str]:
-        """The names of the workers the scheduler knows, asked through a short-lived client."""
+    def scheduler_view(self) -> dict[str, int]:
+        """Each worker the scheduler knows, by name: how many tasks it holds or is running."""
         from distributed import Client
 
         # distributed's Client has no type hints on its constructor
-        client = Client(self.address, timeout=START_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
+        client: Any = Client(self.address, timeout=START_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
         with client:
-            return {str(worker["name"]) for worker in client.scheduler_info()["workers"].values()}
+            processing, held = client.processing(), client.has_what()
+            return {
+                str(worker["name"]): len(processing.get(address, ())) + len(held.get(address, ()))
+                for address, worker in client.scheduler_info()["workers"].items()
+            }
 
 
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [str(BIN / "dask"), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [str(BIN / "dask"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
