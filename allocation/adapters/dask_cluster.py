@@ -81,6 +81,7 @@ class DaskPlanner:
     @contextmanager
     def _task_runner(self) -> Iterator[Any]:
         """prefect-dask's task runner, connected to the scheduler, with the run's Prefect API."""
+        import dask
         from prefect.settings import PREFECT_API_URL, temporary_settings
         from prefect_dask.task_runners import DaskTaskRunner
 
@@ -88,7 +89,12 @@ class DaskPlanner:
         # Task runs on the workers report to the API this run uses: when it is Prefect's
         # temporary server, its address is this process's only, so it is handed on with the
         # settings every task carries (a worker would otherwise start a server of its own).
-        with temporary_settings({PREFECT_API_URL: _api_url()}), runner:
+        api = temporary_settings({PREFECT_API_URL: _api_url()})
+        # A shard's inputs ride in its task on purpose, however large: the scheduler keeps
+        # them until the plan is back, so it can plan the shard again if its worker is lost
+        # (inputs scattered to a worker would be lost with it). Dask warns of large tasks.
+        quiet = dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"})
+        with api, quiet, runner:
             try:
                 runner.client  # noqa: B018 - connects now, so an unreachable scheduler fails here
             except (OSError, TimeoutError) as error:

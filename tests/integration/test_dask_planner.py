@@ -140,6 +140,21 @@ def test_pulls_shards_as_plans_are_taken_rather_than_the_whole_night_at_once(
     assert len(list(plans)) == 11
 
 
+def test_shards_larger_than_daskss_large_task_threshold_are_planned_without_a_warning(
+    cluster: LocalCluster,
+) -> None:
+    (shard,) = random_shards(8, shards=1, lines=2)
+    lines = pl.concat([shard.open_lines] * 1_000_000).with_columns(
+        order_id=pl.format("o-{}", pl.int_range(pl.len())), arrival=pl.int_range(1, pl.len() + 1)
+    )
+    big = ShardInputs(0, shard.batches, lines, shard.picked.clear())
+    assert big.open_lines.estimated_size() > 10 * 2**20  # Dask warns of tasks above 10 MiB
+
+    (plan,) = DaskPlanner(cluster.address, timeout=TIMEOUT).plans([big], Policy.SPLIT)
+
+    assert_same_plans([plan], list(IN_PROCESS.plans([big], Policy.SPLIT)))
+
+
 def test_a_worker_killed_during_planning_leaves_the_plans_unchanged(
     cluster: LocalCluster,
 ) -> None:
