@@ -1,9 +1,10 @@
 """Plans a night's shards on an existing Dask cluster, as Prefect tasks, through prefect-dask.
 
-Each shard's frames travel to a worker through Dask's comms, and its plan comes back the same
-way: a worker never opens the warehouse or the inbox, so it needs neither the warehouse file nor
-the inbox's paths, only this package (to run `plan_shard`) and the Prefect API the run reports
-to. Dask and prefect-dask are imported when a night asks for the cluster, never at start-up.
+Each shard's frames travel to a worker through Dask's comms (packed by `shard_transport`), and
+its plan comes back the same way: a worker never opens the warehouse or the inbox, so it needs
+neither the warehouse file nor the inbox's paths, only this package (to plan) and the Prefect
+API the run reports to. Dask and prefect-dask are imported when a night asks for the cluster,
+never at start-up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
+from allocation.adapters.shard_transport import (
+    PackedPlan,
+    PackedShard,
+    pack_plan,
+    pack_shard,
+    unpack_plan,
+    unpack_shard,
+)
 from allocation.domain.policy import Policy
 from allocation.engine.plan import NightPlan
 from allocation.engine.shards import ShardInputs, plan_shard
@@ -36,9 +45,14 @@ class ClusterUnavailable(Exception):  # noqa: N818 - says what is wrong
     """The Dask cluster could not be reached, or lost every worker and got none back in time."""
 
 
+def plan_packed_shard(shard: PackedShard, policy: Policy) -> PackedPlan:
+    """Plan a shard that travelled packed, and pack its plan to travel back."""
+    return pack_plan(plan_shard(unpack_shard(shard), policy))
+
+
 @cache
-def plan_shard_task() -> Task[[ShardInputs, Policy], NightPlan]:
-    """The Prefect task "plan shard": `plan_shard` as a task run on a Dask worker.
+def plan_shard_task() -> Task[[PackedShard, Policy], PackedPlan]:
+    """The Prefect task "plan shard": `plan_packed_shard` as a task run on a Dask worker.
 
     No cache and no persisted result: the plan goes back through Dask, and a shard's plan is a
     pure function of frames that exist only for this run. No retries either: a pure plan that
@@ -47,7 +61,7 @@ def plan_shard_task() -> Task[[ShardInputs, Policy], NightPlan]:
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
-    return task(name="plan shard", cache_policy=NO_CACHE, persist_result=False)(plan_shard)
+    return task(name="plan shard", cache_policy=NO_CACHE, persist_result=False)(plan_packed_shard)
 
 
 class DaskPlanner:
@@ -67,11 +81,11 @@ class DaskPlanner:
         the cluster has no worker for that long while a shard waits.
         """
         with self._task_runner() as runner:
-            in_flight: deque[PrefectFuture[NightPlan]] = deque()
+            in_flight: deque[PrefectFuture[PackedPlan]] = deque()
             limit = SHARDS_PER_WORKER * self._wait_for_workers(runner.client)
             for shard in shards:
                 in_flight.append(
-                    runner.submit(plan_shard_task(), {"inputs": shard, "policy": policy})
+                    runner.submit(plan_shard_task(), {"shard": pack_shard(shard), "policy": policy})
                 )
                 if len(in_flight) >= limit:
                     yield self._plan(in_flight.popleft(), runner.client)
@@ -112,7 +126,7 @@ class DaskPlanner:
             raise self._no_worker() from None
         return _workers(client)
 
-    def _plan(self, future: PrefectFuture[NightPlan], client: Client) -> NightPlan:
+    def _plan(self, future: PrefectFuture[PackedPlan], client: Client) -> NightPlan:
         """A shard's plan once it is made; fail if the cluster stays without workers too long."""
         from distributed import KilledWorker
 
@@ -126,7 +140,7 @@ class DaskPlanner:
                     alone_since = time.monotonic()
                 elif time.monotonic() - alone_since > self.timeout:
                     raise self._no_worker()
-            return future.result()
+            return unpack_plan(future.result())
         except KilledWorker as error:
             raise ClusterUnavailable(
                 f"a shard's plan killed every Dask worker that tried it ({_one_line(error)})"

@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 from s3server import free_port
 
 from allocation.adapters.dask_cluster import ClusterUnavailable, DaskPlanner
+from allocation.adapters.shard_transport import pack_shard
 from allocation.domain.policy import Policy
 from allocation.engine.plan import NightPlan
 from allocation.engine.shards import ShardInputs
@@ -140,15 +141,17 @@ def test_pulls_shards_as_plans_are_taken_rather_than_the_whole_night_at_once(
     assert len(list(plans)) == 11
 
 
-def test_shards_larger_than_daskss_large_task_threshold_are_planned_without_a_warning(
+def test_shards_larger_than_dasks_large_task_threshold_are_planned_without_a_warning(
     cluster: LocalCluster,
 ) -> None:
     (shard,) = random_shards(8, shards=1, lines=2)
-    lines = pl.concat([shard.open_lines] * 1_000_000).with_columns(
-        order_id=pl.format("o-{}", pl.int_range(pl.len())), arrival=pl.int_range(1, pl.len() + 1)
+    rng = np.random.default_rng(8)
+    lines = pl.concat([shard.open_lines] * 500_000).with_columns(
+        order_id=pl.Series([f"{n:016x}" for n in rng.integers(0, 2**62, 500_000)]),
+        arrival=pl.int_range(1, pl.len() + 1),
     )
     big = ShardInputs(0, shard.batches, lines, shard.picked.clear())
-    assert big.open_lines.estimated_size() > 10 * 2**20  # Dask warns of tasks above 10 MiB
+    assert len(pack_shard(big).open_lines) > 10 * 2**20  # Dask warns of tasks above 10 MB
 
     (plan,) = DaskPlanner(cluster.address, timeout=TIMEOUT).plans([big], Policy.SPLIT)
 
