@@ -9,8 +9,9 @@ never at start-up.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
-from asyncio import CancelledError
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -145,7 +146,7 @@ class DaskPlanner:
             raise ClusterUnavailable(
                 f"a shard's plan killed every Dask worker that tried it ({_one_line(error)})"
             ) from None
-        except (OSError, CancelledError) as error:
+        except (OSError, asyncio.CancelledError, concurrent.futures.CancelledError) as error:
             raise ClusterUnavailable(
                 f"lost the Dask scheduler at {self.address} ({_one_line(error)})"
             ) from None

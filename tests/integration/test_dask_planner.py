@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-from dask_cluster import LocalCluster, running_cluster
+from dask_cluster import LocalCluster, kill, running_cluster
 from polars.testing import assert_frame_equal
 from s3server import free_port
 
@@ -197,3 +197,18 @@ def test_a_cluster_that_loses_every_worker_fails_within_the_timeout(
         assert time.monotonic() - started < TIMEOUT + 5
     finally:
         cluster.add_workers(2)
+
+
+@pytest.mark.slow  # a cluster of its own, since it loses its scheduler
+def test_a_scheduler_lost_mid_night_fails_at_once() -> None:
+    with running_cluster(workers=1) as doomed:
+        shards = random_shards(9, shards=6, lines=20_000)
+        plans = DaskPlanner(doomed.address, timeout=TIMEOUT).plans(shards, Policy.SPLIT)
+        next(plans)
+        kill(doomed.scheduler)
+        started = time.monotonic()
+        with pytest.raises(
+            ClusterUnavailable, match=f"lost the Dask scheduler at {doomed.address}"
+        ):
+            list(plans)
+        assert time.monotonic() - started < TIMEOUT + 5
