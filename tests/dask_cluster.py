@@ -68,6 +68,18 @@ class LocalCluster:
             }
 
 
+    @contextmanager
+    def tasks_run(self) -> Iterator[list[str]]:
+        """The keys of the tasks the workers ran while the block ran (filled in at its end)."""
+        from distributed import Client, get_task_stream
+
+        keys: list[str] = []
+        client: Any = Client(self.address, timeout=START_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
+        with client, get_task_stream(client) as stream:  # type: ignore[no-untyped-call]
+            yield keys
+        keys.extend(str(task["key"]) for task in stream.data)
+
+
 def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [str(BIN / "dask"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
