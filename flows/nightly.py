@@ -71,6 +71,7 @@ def nightly(
     policy: Policy = DEFAULTS.policy,
     run_date: date | None = DEFAULTS.run_date,
     busy_timeout: float = DEFAULTS.busy_timeout,
+    shards: int | None = DEFAULTS.shards,
 ) -> stages.NightResult:
     """Allocate the night: load new inputs, re-plan open demand, publish for the WMS."""
     result = stages.run_night(
@@ -81,6 +82,7 @@ def nightly(
         run_date=run_date or datetime.now(UTC).date(),
         busy_timeout=busy_timeout,
         stages=PREFECT_STAGES,
+        shards=shards,
     )
     create_markdown_artifact(
         markdown=summary_markdown(result.summary, result.load, result.written)

@@ -219,6 +219,52 @@ class Warehouse(abc.ABC):
     def invariant_breaches(self) -> dict[str, pl.DataFrame]:
         """For each invariant (named by its rule), the rows that break it (none: it holds)."""
 
+    # --- a night's shards (SKUs split by `sharding.shard_of`) -----------------------------------
+
+    @abc.abstractmethod
+    def open_line_count(self) -> int:
+        """How many order lines are open (counted, not read)."""
+
+    @abc.abstractmethod
+    def shard_night(self, shards: int) -> None:
+        """Place every SKU of the night (batches, open lines, allocations) in its shard.
+
+        The `shard_*` operations below read and write one shard of that placement; it holds
+        until the unit of work ends or the night is sharded again.
+        """
+
+    @abc.abstractmethod
+    def shard_batches(self, shard: int) -> pl.DataFrame:
+        """The shard's batches: reference, sku, purchased_quantity, eta."""
+
+    @abc.abstractmethod
+    def shard_open_lines(self, shard: int) -> pl.DataFrame:
+        """The shard's open lines: order_id, sku, qty, priority, ordered_at, arrival."""
+
+    @abc.abstractmethod
+    def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
+        """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
+
+    @abc.abstractmethod
+    def replace_shard_allocations(
+        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
+    ) -> None:
+        """`replace_allocations` within one shard: the other shards' allocations stay as they are.
+
+        `rows` are the shard's (order_id, sku, batch_ref, qty), one row per key.
+        """
+
+    @abc.abstractmethod
+    def stage_picks(self, picks: pl.DataFrame) -> None:
+        """Hold picks (order_id, sku, batch_ref, qty) for the night's pick list, unnumbered yet."""
+
+    @abc.abstractmethod
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+        """Append the staged picks to `pick_list_lines`, numbered over them all, and unstage them.
+
+        Line numbers run from 1 in `rules.PICK_LIST_ORDER`, as `plan.pick_list` numbers them.
+        """
+
 
 class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.

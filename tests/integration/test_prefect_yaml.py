@@ -83,6 +83,7 @@ def test_the_flows_parameter_defaults_are_the_settings_defaults(
         "policy": settings.policy,
         "run_date": settings.run_date,
         "busy_timeout": settings.busy_timeout,
+        "shards": settings.shards,
     }
 
 
