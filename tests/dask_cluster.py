@@ -67,7 +67,6 @@ class LocalCluster:
                 for address, worker in client.scheduler_info()["workers"].items()
             }
 
-
     @contextmanager
     def tasks_run(self) -> Iterator[list[str]]:
         """The keys of the tasks the workers ran while the block ran (filled in at its end)."""
@@ -75,7 +74,7 @@ class LocalCluster:
 
         keys: list[str] = []
         client: Any = Client(self.address, timeout=START_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
-        with client, get_task_stream(client) as stream:  # type: ignore[no-untyped-call]
+        with client, get_task_stream(client) as stream:
             yield keys
         keys.extend(str(task["key"]) for task in stream.data)
 
