@@ -13,6 +13,7 @@ night runs `--repeat` times on a fresh warehouse; figures are best / median.
     .venv/bin/python benchmarks/pipeline.py --lines 200000 --batches 20000 --files 4 --keep
     .venv/bin/python benchmarks/pipeline.py --preset 1m --source /tmp/older  # another checkout
     .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --repeat 1  # in 4 shards
+    .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --dask tcp://127.0.0.1:8786
 
 Peak RSS is the run process's own high-water mark (VmHWM, sampled every 50 ms until it
 exits). `getrusage(RUSAGE_CHILDREN)` would report only the largest single child, and Prefect's
@@ -237,7 +238,7 @@ class Runner:
     source: Path | None = None
     timeout: float | None = None
     options: tuple[str, ...] = ()
-    """More options of `allocation run` (`--shards N`)."""
+    """More options of `allocation run` (`--shards N`, `--dask ADDRESS`)."""
 
     def command(self) -> list[str]:
         if self.source is None:
@@ -458,6 +459,7 @@ def main() -> None:
     parser.add_argument(
         "--shards", type=int, help="plan the night in N SKU shards (default: the run's own choice)"
     )
+    parser.add_argument("--dask", help="plan the shards on the Dask scheduler at this address")
     args = parser.parse_args()
     lines, batches, skus = (
         PRESETS[args.preset] if args.preset else (args.lines, args.batches, args.skus)
@@ -469,13 +471,16 @@ def main() -> None:
         env={**os.environ, "PREFECT_HOME": str(root / "prefect-home")},
         source=args.source.resolve() if args.source else None,
         timeout=args.timeout,
-        options=() if args.shards is None else ("--shards", str(args.shards)),
+        options=(
+            *(() if args.shards is None else ("--shards", str(args.shards))),
+            *(() if args.dask is None else ("--dask", args.dask)),
+        ),
     )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
         print(f"Code: {args.source or 'this checkout'}")
         shards = "from the night's size" if args.shards is None else args.shards
-        print(f"Shards: {shards}\n")
+        print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}\n")
         started = time.perf_counter()
         inputs = write_inbox(size, root / "inbox")
         files = [path for paths in inputs.values() for path in paths]

@@ -141,6 +141,10 @@ def run(
         int | None,
         typer.Option(help="SKU shards to plan the night in (default: from the night's size)."),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Plan the shards on the Dask scheduler at this address (tcp://...)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress lines, only the summary.")
@@ -156,6 +160,7 @@ def run(
             run_date=_parse_date(run_date) if run_date else None,
             busy_timeout=busy_timeout,
             shards=shards,
+            dask_address=dask,
         )
         if settings.shards is not None and settings.shards < 1:
             raise InvalidOption(f"--shards must be at least 1, got {settings.shards}")
@@ -173,6 +178,8 @@ def run(
             run_date=settings.run_date,
             busy_timeout=settings.busy_timeout,
             shards=settings.shards,
+            dask_address=settings.dask_address,
+            dask_timeout=settings.dask_timeout,
         )
         if as_json:
             print_json(
