@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Final
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from allocation.domain.policy import Policy
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     """How many SKU shards a night is planned in; None = chosen from the night's size."""
     dask_address: str | None = None
     """A Dask scheduler (`tcp://host:8786`) to plan the shards on; None = in this process."""
+    dask_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to reach the Dask scheduler, and to wait for a worker while it has none."""
 
 
 DEFAULTS: Final = Settings.model_construct()

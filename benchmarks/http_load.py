@@ -11,6 +11,12 @@ Afterwards the server is stopped and `allocation check` must be clean.
     .venv/bin/python benchmarks/http_load.py                    # 1M lines, 30 s per phase
     .venv/bin/python benchmarks/http_load.py --preset small --seconds 10
     .venv/bin/python benchmarks/http_load.py --db /tmp/w.duckdb --keep   # reuse a warehouse
+    .venv/bin/python benchmarks/http_load.py --db /tmp/10m/w.duckdb --one-at-a-time 20
+
+`--one-at-a-time N` measures latency rather than load, on a warehouse that exists (a 10M-line
+one, say): after a few reads to warm the server, N requests of each kind one after another
+(the four reads; allocating a one-unit line, deallocating it, and deleting by force a batch
+that holds allocations), their p50 / p99 / max. It changes the warehouse: use a copy.
 
 Everything listens on and talks to 127.0.0.1 only.
 """
@@ -31,11 +37,14 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import httpx
 import polars as pl
-from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, generate
+from operations import launcher
+from pipeline import DEFAULT_SEED, PRESETS, RUN_DATE, Size, cpu_yardstick, generate
 
 VENV_BIN = Path(sys.executable).parent
 ALLOCATION = str(VENV_BIN / "allocation")
@@ -100,6 +109,72 @@ def names_of(batches: pl.DataFrame, lines: pl.DataFrame, n: int = 2000) -> Names
     )
 
 
+def names_in(db: Path, n: int) -> tuple[Names, list[str], list[str]]:
+    """Names sampled from the warehouse itself; SKUs with units left; batches holding some."""
+    with duckdb.connect(str(db), read_only=True) as connection:
+
+        def column(sql: str) -> list[str]:
+            return [str(row[0]) for row in connection.sql(sql).fetchall()]
+
+        names = Names(
+            column(f"SELECT reference FROM batches USING SAMPLE {n} ROWS"),
+            column(f"SELECT sku FROM batches USING SAMPLE {n} ROWS"),
+            column(f"SELECT order_id FROM allocations USING SAMPLE {n} ROWS"),
+        )
+        stocked = column(
+            "SELECT sku FROM (SELECT DISTINCT sku FROM batch_availability WHERE available > 0) "
+            f"USING SAMPLE {n} ROWS"
+        )
+        held = column(
+            "SELECT batch_ref FROM (SELECT DISTINCT batch_ref FROM allocations) "
+            f"USING SAMPLE {n} ROWS"
+        )
+    return names, stocked, held
+
+
+def one_at_a_time(base: str, db: Path, n: int) -> dict[str, Tally]:
+    """`n` requests of each kind, one after another; their tallies by kind."""
+    names, stocked, held = names_in(db, n)
+    pick = random.Random(3)
+    tallies: dict[str, Tally] = {}
+
+    def timed(kind: str, client: httpx.Client, method: str, path: str, **sent: object) -> None:
+        started = time.perf_counter()
+        status = client.request(method, path, **sent).status_code  # type: ignore[arg-type]
+        tallies.setdefault(kind, Tally()).add(time.perf_counter() - started, str(status))
+
+    with httpx.Client(base_url=base, timeout=120, headers=WRITE) as client:
+        for _ in range(3):  # the server warm: its snapshot open, its code loaded
+            client.get(f"/batch/{names.references[0]}")
+            client.get("/batch", params={"sku": names.skus[0]})
+        for i in range(n):
+            timed("GET /batch/{ref}", client, "GET", f"/batch/{pick.choice(names.references)}")
+            timed(
+                "GET /batch?sku=", client, "GET", "/batch", params={"sku": pick.choice(names.skus)}
+            )
+            timed("GET /orders/{id}", client, "GET", f"/orders/{pick.choice(names.orders)}")
+            order = pick.choice(names.orders)
+            timed(
+                "GET /allocations?order_id=",
+                client,
+                "GET",
+                "/allocations",
+                params={"order_id": order},
+            )
+            order_id = f"LOAD-{uuid.uuid4().hex[:12]}"
+            line = {"order_id": order_id, "sku": stocked[i % len(stocked)], "qty": 1}
+            timed("POST /allocations", client, "POST", "/allocations", json=line)
+            timed("DELETE /allocations/{id}", client, "DELETE", f"/allocations/{order_id}")
+            timed(
+                "DELETE /batch/{ref}?force=true",
+                client,
+                "DELETE",
+                f"/batch/{held[i]}",
+                params={"force": "true"},
+            )
+    return tallies
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -107,10 +182,14 @@ def free_port() -> int:
         return port
 
 
-def start_server(db: Path, outbox: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    db: Path, outbox: Path, port: int, source: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`allocation serve` (this checkout's, or the package in `source`) on `port`."""
     env = {**os.environ, "ALLOCATION_API_TOKEN": TOKEN}
     server = subprocess.Popen(
-        [ALLOCATION, "serve", "--port", str(port), f"--db={db}", f"--outbox={outbox}"], env=env
+        [*launcher(source), "serve", "--port", str(port), f"--db={db}", f"--outbox={outbox}"],
+        env=env,
     )
     deadline = time.monotonic() + 120
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
@@ -209,7 +288,12 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=2, help="writing threads (phase 2)")
     parser.add_argument("--db", type=Path, help="use this warehouse (built from the preset)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--one-at-a-time", type=int, metavar="N", help="latency, not load")
+    parser.add_argument("--source", type=Path, help="serve the package in this tree instead")
     args = parser.parse_args()
+    if args.one_at_a_time:
+        latency(args.db, args.one_at_a_time, args.source)
+        return
     lines, batches, skus = PRESETS[args.preset]
     size = Size(lines, batches, skus, files=1, seed=DEFAULT_SEED)
     root = Path(tempfile.mkdtemp(prefix="http-load-"))
@@ -221,10 +305,14 @@ def main() -> None:
             if args.db is not None:
                 shutil.copy(db, args.db)
         port = free_port()
-        server = start_server(db, root / "outbox", port)
+        server = start_server(db, root / "outbox", port, args.source)
         base = f"http://127.0.0.1:{port}"
         try:
             print(f"\n{args.clients} readers, {args.writers} writers in phase 2, {args.seconds} s")
+            print(
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
+                f"CPU yardstick {cpu_yardstick():.2f} s"
+            )
             print("| phase | kind | requests | per s | p50 ms | p99 ms | max ms | statuses |")
             print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
             report("reads", phase(base, names, args.seconds, args.clients, 0), args.seconds)
@@ -235,11 +323,39 @@ def main() -> None:
             server.wait(timeout=60)
         check = subprocess.run([ALLOCATION, "check", f"--db={db}"], capture_output=True, text=True)
         print(f"\nallocation check: exit {check.returncode}: {check.stdout.strip()}")
+        print(f"load {os.getloadavg()[0]:.1f}, CPU yardstick {cpu_yardstick():.2f} s")
     finally:
         if args.keep:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def latency(db: Path, n: int, source: Path | None = None) -> None:
+    """Serve the warehouse `db` and measure `n` requests of each kind, one at a time."""
+    with tempfile.TemporaryDirectory(prefix="http-latency-") as folder:
+        port = free_port()
+        server = start_server(db, Path(folder) / "outbox", port, source)
+        try:
+            print(
+                f"{db} ({db.stat().st_size / 1e6:.0f} MB), {n} of each, one at a time; "
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
+                f"CPU yardstick {cpu_yardstick():.2f} s"
+            )
+            print("| kind | requests | p50 ms | p99 ms | max ms | statuses |")
+            print("| --- | ---: | ---: | ---: | ---: | --- |")
+            for kind, tally in one_at_a_time(f"http://127.0.0.1:{port}", db, n).items():
+                cut = statistics.quantiles(tally.seconds, n=100, method="inclusive")
+                print(
+                    f"| {kind} | {len(tally.seconds)} | {1000 * cut[49]:.0f} "
+                    f"| {1000 * cut[98]:.0f} | {1000 * max(tally.seconds):.0f} "
+                    f"| {dict(sorted(tally.statuses.items()))} |",
+                    flush=True,
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        print(f"load {os.getloadavg()[0]:.1f}, CPU yardstick {cpu_yardstick():.2f} s")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from pipeline import cpu_yardstick
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -163,7 +164,10 @@ def main() -> None:
         if not args.only or name in args.only
     }
     print(f"Warehouse: {args.db} ({args.db.stat().st_size / 1e6:.0f} MB); {subjects}")
-    print(f"Started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"Started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
+        f"CPU yardstick {cpu_yardstick():.2f} s\n"
+    )
 
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="operations-bench-") as folder:
@@ -189,7 +193,10 @@ def main() -> None:
             f"{name:<24} {code[-16:]:<16} {min(walls):8.2f}s {statistics.median(walls):6.2f}s "
             f"{min(peaks):6.0f} MB {statistics.median(peaks):4.0f} MB"
         )
-    print(f"\nFinished {datetime.now(UTC):%H:%M} UTC, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nFinished {datetime.now(UTC):%H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
+        f"CPU yardstick {cpu_yardstick():.2f} s"
+    )
 
 
 if __name__ == "__main__":

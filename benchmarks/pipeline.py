@@ -12,10 +12,15 @@ night runs `--repeat` times on a fresh warehouse; figures are best / median.
     .venv/bin/python benchmarks/pipeline.py --preset 1m
     .venv/bin/python benchmarks/pipeline.py --lines 200000 --batches 20000 --files 4 --keep
     .venv/bin/python benchmarks/pipeline.py --preset 1m --source /tmp/older  # another checkout
+    .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --repeat 1  # in 4 shards
+    .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --dask tcp://127.0.0.1:8786
 
 Peak RSS is the run process's own high-water mark (VmHWM, sampled every 50 ms until it
 exits). `getrusage(RUSAGE_CHILDREN)` would report only the largest single child, and Prefect's
-temporary server is a process of its own; its peak is shown on its own row.
+temporary server is a process of its own; its peak is shown on its own row. "All processes
+together" is the largest sum of the resident sets (VmRSS) of the run and every process under
+it, sampled at the same moments every 50 ms (a spike shorter than that can be missed; the
+sum of each process's own peak, an upper bound, is shown beside it).
 """
 
 from __future__ import annotations
@@ -209,14 +214,19 @@ class PeakWatcher(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peaks: dict[int, int] = {}
+        self.together = 0
+        """The largest sum of the tree's resident sets at one sample (KiB)."""
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
+            now = 0
             for pid in [self.pid, *_descendants(self.pid)]:
                 hwm = _status_kib(pid, "VmHWM")
                 if hwm is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
+                now += _status_kib(pid, "VmRSS") or 0
+            self.together = max(self.together, now)
             time.sleep(0.05)
 
 
@@ -227,6 +237,8 @@ class Runner:
     env: dict[str, str]
     source: Path | None = None
     timeout: float | None = None
+    options: tuple[str, ...] = ()
+    """More options of `allocation run` (`--shards N`, `--dask ADDRESS`)."""
 
     def command(self) -> list[str]:
         if self.source is None:
@@ -243,6 +255,7 @@ class Runner:
             f"--outbox={outbox}",
             f"--db={db}",
             f"--run-date={run_date}",
+            *self.options,
         ]
         started = time.perf_counter()
         child = subprocess.Popen(
@@ -273,6 +286,8 @@ class Runner:
             "stage_seconds": summary.pop("stage_seconds"),
             "run_peak_mib": watcher.peaks.get(child.pid, 0) / 1024,
             "server_peak_mib": max(others, default=0) / 1024,
+            "together_peak_mib": watcher.together / 1024,
+            "peaks_sum_mib": sum(watcher.peaks.values()) / 1024,
         }
 
 
@@ -349,6 +364,14 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
     )
     row("peak RSS, run process (MiB)", lambda runs: _bm([r["run_peak_mib"] for r in runs], 0))
     row("peak RSS, Prefect server (MiB)", lambda runs: _bm([r["server_peak_mib"] for r in runs], 0))
+    row(
+        "peak RSS, all processes together (MiB)",
+        lambda runs: _bm([r["together_peak_mib"] for r in runs], 0),
+    )
+    row(
+        "sum of each process's own peak (MiB)",
+        lambda runs: _bm([r["peaks_sum_mib"] for r in runs], 0),
+    )
     lines = [
         "| figure | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
@@ -433,6 +456,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--source", type=Path, help="run the allocation package in this tree")
     parser.add_argument("--timeout", type=float, help="give up a run after this many seconds")
+    parser.add_argument(
+        "--shards", type=int, help="plan the night in N SKU shards (default: the run's own choice)"
+    )
+    parser.add_argument("--dask", help="plan the shards on the Dask scheduler at this address")
     args = parser.parse_args()
     lines, batches, skus = (
         PRESETS[args.preset] if args.preset else (args.lines, args.batches, args.skus)
@@ -444,10 +471,16 @@ def main() -> None:
         env={**os.environ, "PREFECT_HOME": str(root / "prefect-home")},
         source=args.source.resolve() if args.source else None,
         timeout=args.timeout,
+        options=(
+            *(() if args.shards is None else ("--shards", str(args.shards))),
+            *(() if args.dask is None else ("--dask", args.dask)),
+        ),
     )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
-        print(f"Code: {args.source or 'this checkout'}\n")
+        print(f"Code: {args.source or 'this checkout'}")
+        shards = "from the night's size" if args.shards is None else args.shards
+        print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}\n")
         started = time.perf_counter()
         inputs = write_inbox(size, root / "inbox")
         files = [path for paths in inputs.values() for path in paths]

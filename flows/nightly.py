@@ -9,6 +9,7 @@ go away by trying again. The parameters' defaults are the settings' (`allocation
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,11 +18,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
+from allocation.adapters.dask_cluster import DaskPlanner
 from allocation.adapters.storage import StorageUnavailable
 from allocation.config import DEFAULTS
 from allocation.domain.policy import Policy
 from allocation.service_layer import allocating, loading
 from allocation.service_layer import nightly as stages
+from allocation.service_layer.planning import IN_PROCESS
 from allocation.service_layer.report import summary_markdown
 
 
@@ -62,6 +65,11 @@ PREFECT_STAGES = stages.Stages(
     report=publish_report,
 )
 
+# With a cluster, the allocation stage runs in the flow itself, not as a task: a task run's
+# parameters travel with every task it submits, and the warehouse (an open DuckDB connection)
+# cannot travel. Its "plan shard" tasks are then the flow run's own.
+ON_A_CLUSTER = replace(PREFECT_STAGES, allocate=allocating.allocate_open_demand)
+
 
 @flow(name="nightly-allocation")
 def nightly(
@@ -71,8 +79,14 @@ def nightly(
     policy: Policy = DEFAULTS.policy,
     run_date: date | None = DEFAULTS.run_date,
     busy_timeout: float = DEFAULTS.busy_timeout,
+    shards: int | None = DEFAULTS.shards,
+    dask_address: str | None = DEFAULTS.dask_address,
+    dask_timeout: float = DEFAULTS.dask_timeout,
 ) -> stages.NightResult:
-    """Allocate the night: load new inputs, re-plan open demand, publish for the WMS."""
+    """Allocate the night: load new inputs, re-plan open demand, publish for the WMS.
+
+    With `dask_address`, the shards are planned as "plan shard" tasks on that Dask cluster.
+    """
     result = stages.run_night(
         inbox_url=inbox_url,
         outbox_url=outbox_url,
@@ -80,7 +94,9 @@ def nightly(
         policy=policy,
         run_date=run_date or datetime.now(UTC).date(),
         busy_timeout=busy_timeout,
-        stages=PREFECT_STAGES,
+        stages=PREFECT_STAGES if dask_address is None else ON_A_CLUSTER,
+        shards=shards,
+        planner=IN_PROCESS if dask_address is None else DaskPlanner(dask_address, dask_timeout),
     )
     create_markdown_artifact(
         markdown=summary_markdown(result.summary, result.load, result.written)

@@ -17,6 +17,8 @@ from fake_invariants import breaches
 
 from allocation.adapters.warehouse import APPENDABLE_TABLES, OverFrozen, Warehouse
 from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
+from allocation.engine.plan import pick_list
+from allocation.engine.shards import of_shard
 
 TEXT, WHOLE, DAY, BOOL = pl.String(), pl.Int64(), pl.Date(), pl.Boolean()
 MOMENT = pl.Datetime("us", "UTC")
@@ -128,6 +130,8 @@ class FakeWarehouse(Warehouse):
     def __init__(self) -> None:
         self.tables = {name: pl.DataFrame(schema=schema) for name, schema in TABLES.items()}
         self.runs: dict[str, dict[str, Any]] = {}
+        self._shards = 1
+        self._staged: list[pl.DataFrame] = []
         self.commit()
 
     def commit(self) -> None:
@@ -348,6 +352,40 @@ class FakeWarehouse(Warehouse):
 
     def invariant_breaches(self) -> dict[str, pl.DataFrame]:
         return breaches(self.tables, pl.DataFrame(list(self.runs.values()), schema=RUNS))
+
+    # --- a night's shards
+
+    def open_line_count(self) -> int:
+        return self.lines("sku", status=LineStatus.OPEN).height
+
+    def shard_night(self, shards: int) -> None:
+        self._shards = shards  # (placed on the fly by the pure form of the hash)
+
+    def shard_batches(self, shard: int) -> pl.DataFrame:
+        return of_shard(self.batches(), shard, self._shards)
+
+    def shard_open_lines(self, shard: int) -> pl.DataFrame:
+        return of_shard(self.open_lines(), shard, self._shards)
+
+    def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
+        return of_shard(self.allocations(status), shard, self._shards)
+
+    def replace_shard_allocations(
+        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
+    ) -> None:
+        others = self.allocations(status).join(
+            self.shard_allocations(status, shard), on=ALLOCATION_KEY, how="anti"
+        )
+        # The other shards' allocations are given as they are, so they keep their stamps.
+        self.replace_allocations(status, pl.concat([others, rows.select(*MOVES)]), run_id)
+
+    def stage_picks(self, picks: pl.DataFrame) -> None:
+        self._staged.append(picks.select(*MOVES))
+
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+        staged = pl.concat([pl.DataFrame(schema=MOVES), *self._staged])
+        self.append("pick_list_lines", pick_list(staged, pick_list_id), run_id=run_id)
+        self._staged = []
 
     # --- helpers
 

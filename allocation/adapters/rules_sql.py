@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Final
 
 from allocation.domain.forms import Difference, IsMissing, Ordering
-from allocation.domain.rules import BATCH_PREFERENCE, DEMAND_ORDER, IN_STOCK, SHORT
+from allocation.domain.rules import (
+    BATCH_PREFERENCE,
+    DEMAND_ORDER,
+    IN_STOCK,
+    PICK_LIST_ORDER,
+    SHORT,
+)
+from allocation.domain.sharding import SHARD_HASH, SHARD_HASH_BYTES
 
 
 def order_by_sql(ordering: Ordering, alias: str | None = None) -> str:
@@ -61,6 +68,16 @@ def short_sql(alias: str | None = None, **expressions: str) -> str:
     return difference_sql(SHORT, alias, **expressions)
 
 
+def shard_sql(shards: int, column: str = "sku") -> str:
+    """The shard of the SKU in `column` among `shards` (`sharding.shard_of`), as SQL arithmetic.
+
+    DuckDB's `md5` is the digest of the text's UTF-8 bytes in hex; its first bytes, parsed as
+    a hexadecimal unsigned integer, are the big-endian number `shard_of` takes modulo.
+    """
+    digits = 2 * SHARD_HASH_BYTES
+    return f"('0x' || left({SHARD_HASH}({column}), {digits}))::UBIGINT % {int(shards)}"
+
+
 def _column(column: str, alias: str | None) -> str:
     return column if alias is None else f"{alias}.{column}"
 
@@ -70,3 +87,6 @@ DEMAND_ORDER_SQL: Final = order_by_sql(DEMAND_ORDER)
 
 BATCH_PREFERENCE_SQL: Final = order_by_sql(BATCH_PREFERENCE)
 """`ORDER BY` body for a SKU's batches in preference order (unqualified columns)."""
+
+PICK_LIST_ORDER_SQL: Final = order_by_sql(PICK_LIST_ORDER)
+"""`ORDER BY` body for a night's picks in pick-list order (unqualified columns)."""

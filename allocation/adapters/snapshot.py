@@ -11,7 +11,10 @@ Two snapshot files take turns (`snapshot-a.duckdb`, `snapshot-b.duckdb` in the w
 folder, one of them also linked at the analysts' path). The spare one is brought up to date
 by rewriting only the chunks that differ from the master, unless a reader still holds it
 (DuckDB holds a shared lock on every file it opens): then it is replaced by a fresh copy, and
-the reader keeps the old one until it closes. Requires a POSIX filesystem (Linux, macOS) with
+the reader keeps the old one until it closes. A process that both reads snapshots and writes
+(the HTTP server) tells this module which snapshot files its reads use (`reading_here`): POSIX
+locks do not exclude their own process, so the lock alone would not stop it rewriting a file
+it is still reading. Requires a POSIX filesystem (Linux, macOS) with
 hard links and atomic rename, the writers' folder on the same filesystem as the path.
 """
 
@@ -20,7 +23,9 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +164,58 @@ def _is_inode(path: Path, inode: int | None) -> bool:
         return False
 
 
+FileId = tuple[int, int]
+"""A file as the kernel knows it: (device, inode)."""
+
+_held_here: Counter[FileId] = Counter()
+_held_here_lock = threading.Lock()
+
+
+def reading_here(file: FileId) -> None:
+    """Record that a read in this process uses the snapshot file `file` (until `read_here`).
+
+    A writer in the same process then leaves that file alone (a fresh copy takes its place),
+    as it does for a file another process holds. A reader records its read before it checks
+    that `file` is still the one published, so a writer that published since sees the record.
+    """
+    with _held_here_lock:
+        _held_here[file] += 1
+
+
+def read_here(file: FileId) -> None:
+    """Record that a read recorded by `reading_here` has ended."""
+    with _held_here_lock:
+        _held_here[file] -= 1
+        if not _held_here[file]:
+            del _held_here[file]
+
+
+def file_id(path: Path) -> FileId | None:
+    """The file at `path` now (None if there is none): a rename over it changes the answer."""
+    found = publication(path)
+    return None if found is None else found[:2]
+
+
+def publication(path: Path) -> tuple[int, int, int] | None:
+    """The publication at `path` now: its file and when that file was last published.
+
+    Every publication links the file to a new name (changing its status time), so this
+    tells one publication from the next even when a spare brought up to date in place comes
+    back to the path under the same inode.
+    """
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino, found.st_ctime_ns
+
+
+def _is_held_here(path: Path) -> bool:
+    found = file_id(path)
+    with _held_here_lock:
+        return found is not None and found in _held_here
+
+
 def _fill(slot: Path, master: Path) -> None:
     """Make `slot` a durable byte-for-byte copy of `master`, rewriting only what differs.
 
@@ -166,6 +223,10 @@ def _fill(slot: Path, master: Path) -> None:
     still holds it (an old snapshot someone has open), it is replaced by a fresh file and the
     reader keeps the old one.
     """
+    if _is_held_here(slot):
+        # Not opened at all: closing any descriptor of the file would drop this process's
+        # DuckDB lock on it, and other writers would then rewrite it under the reader.
+        slot.unlink()
     fd = os.open(slot, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ import polars as pl
 
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
+from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
@@ -63,6 +65,14 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def rollback(self) -> None:
         """Forget every uncommitted change (a no-op after commit)."""
+
+    @contextmanager
+    def readers_see_once(self) -> Iterator[None]:
+        """Commits within the block reach readers together, once, when the block ends.
+
+        For a warehouse without readers of its own (this default) it changes nothing.
+        """
+        yield
 
     # --- order lines ---------------------------------------------------------------------------
 
@@ -219,6 +229,52 @@ class Warehouse(abc.ABC):
     def invariant_breaches(self) -> dict[str, pl.DataFrame]:
         """For each invariant (named by its rule), the rows that break it (none: it holds)."""
 
+    # --- a night's shards (SKUs split by `sharding.shard_of`) -----------------------------------
+
+    @abc.abstractmethod
+    def open_line_count(self) -> int:
+        """How many order lines are open (counted, not read)."""
+
+    @abc.abstractmethod
+    def shard_night(self, shards: int) -> None:
+        """Place every SKU of the night (batches, open lines, allocations) in its shard.
+
+        The `shard_*` operations below read and write one shard of that placement; it holds
+        until the unit of work ends or the night is sharded again.
+        """
+
+    @abc.abstractmethod
+    def shard_batches(self, shard: int) -> pl.DataFrame:
+        """The shard's batches: reference, sku, purchased_quantity, eta."""
+
+    @abc.abstractmethod
+    def shard_open_lines(self, shard: int) -> pl.DataFrame:
+        """The shard's open lines: order_id, sku, qty, priority, ordered_at, arrival."""
+
+    @abc.abstractmethod
+    def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
+        """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
+
+    @abc.abstractmethod
+    def replace_shard_allocations(
+        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
+    ) -> None:
+        """`replace_allocations` within one shard: the other shards' allocations stay as they are.
+
+        `rows` are the shard's (order_id, sku, batch_ref, qty), one row per key.
+        """
+
+    @abc.abstractmethod
+    def stage_picks(self, picks: pl.DataFrame) -> None:
+        """Hold picks (order_id, sku, batch_ref, qty) for the night's pick list, unnumbered yet."""
+
+    @abc.abstractmethod
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+        """Append the staged picks to `pick_list_lines`, numbered over them all, and unstage them.
+
+        Line numbers run from 1 in `rules.PICK_LIST_ORDER`, as `plan.pick_list` numbers them.
+        """
+
 
 class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
@@ -236,6 +292,8 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
         self.read_only = read_only
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._layout = None if self.path == ":memory:" else snapshot.Layout(Path(self.path))
+        self._deferring = False
+        self._unpublished = False
 
     def __enter__(self) -> Self:
         self._connection = self._connect()
@@ -277,6 +335,27 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
                 self._connection.close()
                 self._connection = None
 
+    @classmethod
+    @contextmanager
+    def on_snapshot(cls, readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
+        """The published snapshot for one read, on a cursor of the snapshot `readers` keep open.
+
+        Read-only, like `read_only=True`, without the cost of opening the file each time.
+        """
+        with ExitStack() as held:
+            try:
+                connection = held.enter_context(readers.cursor())
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                raise WarehouseBusy(_busy_message(str(readers.path), str(error))) from None
+            warehouse = cls(readers.path, read_only=True)
+            warehouse._connection = connection
+            try:
+                yield warehouse
+            finally:
+                warehouse._connection = None
+
     def ensure_available(self) -> None:
         """Fail fast with `WarehouseBusy` if another writer holds the warehouse (waits as usual).
 
@@ -307,9 +386,39 @@ class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
         else:
             snapshot.mark_unpublished(self._layout)
             self._run("COMMIT")
-            self._run("CHECKPOINT")
-            snapshot.publish(self._layout)
+            if self._deferring:
+                self._unpublished = True
+            else:
+                self._publish()
         self._run("BEGIN TRANSACTION")
+
+    @contextmanager
+    def readers_see_once(self) -> Iterator[None]:
+        """Commits within the block are published at `path` once, when the block ends.
+
+        An operation commits its run, then marks it published once its files are out: one
+        publication instead of two (each compares the whole file: 0.17 s at 10M lines). The
+        commits are durable at once; a writer killed in the block leaves the marker, so the
+        next writer publishes them. Changes left uncommitted when the block ends are rolled back
+        (the snapshot is taken outside a transaction), as the unit of work would on leaving.
+        """
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            if self._unpublished:
+                self._unpublished = False
+                self._run("ROLLBACK")
+                self._publish()
+                self._run("BEGIN TRANSACTION")
+
+    def _publish(self) -> None:
+        """Checkpoint the master and publish it as the readers' snapshot."""
+        if self._layout is None:
+            return
+        self._run("CHECKPOINT")
+        snapshot.publish(self._layout)
 
     def rollback(self) -> None:
         """Roll back whatever is uncommitted."""

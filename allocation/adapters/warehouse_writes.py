@@ -9,6 +9,8 @@ from typing import Final
 import polars as pl
 
 from allocation.adapters.duckdb_sql import DuckDBSql
+from allocation.adapters.rules_sql import PICK_LIST_ORDER_SQL, shard_sql
+from allocation.adapters.warehouse_reads import SKU_SHARDS, in_shard
 from allocation.domain.status import AllocationStatus, LineStatus, RunStatus
 
 APPENDABLE_TABLES: Final = frozenset(
@@ -98,17 +100,36 @@ class DuckDBWrites(DuckDBSql):
         deleted, rows whose qty changed are updated in place, and only new keys are inserted,
         rather than rewriting (and re-stamping) the whole table every night.
         """
+        self._replace(status, rows, run_id, within="TRUE", shard=None)
+
+    def replace_shard_allocations(
+        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
+    ) -> None:
+        """`replace_allocations`, deleting only the shard's allocations that `rows` lack."""
+        self._replace(status, rows, run_id, within=in_shard("a"), shard=shard)
+
+    def _replace(
+        self,
+        status: AllocationStatus,
+        rows: pl.DataFrame,
+        run_id: str,
+        *,
+        within: str,
+        shard: int | None,
+    ) -> None:
+        """Replace the allocations of `status` that satisfy `within` (SQL on `a`) by `rows`."""
+        scope = {"status": status} | ({} if shard is None else {"shard": shard})
         if not rows.height:
-            self._run("DELETE FROM allocations WHERE status = ?", [status])
+            self._run(f"DELETE FROM allocations a WHERE a.status = $status AND {within}", scope)
             return
         self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
         parameters = {"status": status, "run_id": run_id}
         self._run(
             f"""
-            DELETE FROM allocations a WHERE a.status = $status
+            DELETE FROM allocations a WHERE a.status = $status AND {within}
             AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {_SAME_ALLOCATION})
             """,
-            {"status": status},
+            scope,
         )
         self._run(
             f"""
@@ -214,3 +235,53 @@ class DuckDBWrites(DuckDBSql):
     def mark_published(self, run_id: str, published_at: datetime) -> None:
         """Stamp the run's publication time."""
         self._run("UPDATE runs SET published_at = ? WHERE run_id = ?", [published_at, run_id])
+
+    def shard_night(self, shards: int) -> None:
+        """Fill the temporary table of the night's SKUs and their shards, each SKU hashed once.
+
+        Temporary: it lives in this connection only, never in the file, and a rollback takes
+        it away with the rest. Filtering by it is a hash join against a small table (one row
+        per SKU), where hashing every row of every read would cost a scan of MD5s each time.
+        """
+        self._run(
+            f"""
+            CREATE OR REPLACE TEMPORARY TABLE {SKU_SHARDS} AS
+            SELECT sku, {shard_sql(shards)} AS shard FROM (
+                SELECT sku FROM batches
+                UNION SELECT sku FROM order_lines WHERE status = $open
+                UNION SELECT sku FROM allocations
+            )
+            """,
+            {"open": LineStatus.OPEN},
+        )
+
+    def stage_picks(self, picks: pl.DataFrame) -> None:
+        """Add the picks to a temporary table of the night's picks, unnumbered."""
+        self._run(_STAGE_PICKS)
+        if picks.height:
+            self._register("_picks", picks.select(*_ALLOCATION_KEY, "qty"))
+            self._run(f"INSERT INTO {_STAGED_PICKS} BY NAME SELECT * FROM _picks")
+            self.connection.unregister("_picks")
+
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+        """Number the staged picks in SQL over the whole night, append them, drop the stage."""
+        self._run(_STAGE_PICKS)
+        self._run(
+            f"""
+            INSERT INTO pick_list_lines BY NAME
+            SELECT $run_id AS run_id, $pick_list_id AS pick_list_id,
+                   row_number() OVER (ORDER BY {PICK_LIST_ORDER_SQL}) AS line_no,
+                   order_id, sku, batch_ref, qty
+            FROM {_STAGED_PICKS}
+            """,
+            {"run_id": run_id, "pick_list_id": pick_list_id},
+        )
+        self._run(f"DROP TABLE {_STAGED_PICKS}")
+
+
+_STAGED_PICKS: Final = "_night_picks"
+"""The night's picks, shard by shard, before they are numbered (a temporary table)."""
+_STAGE_PICKS: Final = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED_PICKS} "
+    "(order_id VARCHAR, sku VARCHAR, batch_ref VARCHAR, qty BIGINT)"
+)

@@ -41,5 +41,12 @@ DEMAND_ORDER: Final = Ordering(
 """Which line is served first when lines compete for a SKU: higher priority, then earlier
 ordered_at (missing last), then earlier arrival."""
 
+PICK_LIST_ORDER: Final = Ordering(
+    "pick list order",
+    (SortKey("batch_ref"), SortKey("sku"), SortKey("order_id")),
+)
+"""The order of a night's pick list, and so its line numbers: by batch, then sku, then order
+(a pick's key, so the order is total)."""
+
 SHORT: Final = Difference("short", "qty", ("picked", "reserved"))
 """Units of an open line with no stock yet: ordered, less picked, less reserved."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from allocation.domain.policy import Policy
-from allocation.engine.frames import in_demand_order, in_stock
+from allocation.domain.rules import PICK_LIST_ORDER
+from allocation.engine.frames import in_demand_order, in_stock, sorted_by
 
 PLAN_LINE_COLUMNS = ("order_id", "sku", "qty", "priority", "ordered_at", "arrival")
 
@@ -75,9 +76,9 @@ def plan_night(
 
 
 def pick_list(picks: pl.DataFrame, pick_list_id: str) -> pl.DataFrame:
-    """Number the picks for the WMS: sorted by batch_ref, sku, order_id, `line_no` from 1."""
+    """Number the picks for the WMS: in `rules.PICK_LIST_ORDER`, `line_no` from 1."""
     return (
-        picks.sort("batch_ref", "sku", "order_id")
+        sorted_by(picks, PICK_LIST_ORDER)
         .with_row_index("line_no", offset=1)
         .select(
             pick_list_id=pl.lit(pick_list_id),

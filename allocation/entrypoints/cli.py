@@ -137,6 +137,14 @@ def run(
     busy_timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for a busy warehouse.")
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(help="SKU shards to plan the night in (default: from the night's size)."),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Plan the shards on the Dask scheduler at this address (tcp://...)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress lines, only the summary.")
@@ -151,7 +159,11 @@ def run(
             policy=policy,
             run_date=_parse_date(run_date) if run_date else None,
             busy_timeout=busy_timeout,
+            shards=shards,
+            dask_address=dask,
         )
+        if settings.shards is not None and settings.shards < 1:
+            raise InvalidOption(f"--shards must be at least 1, got {settings.shards}")
         # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
         DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
         prefect_api.quiet_prefect()
@@ -165,6 +177,9 @@ def run(
             policy=settings.policy,
             run_date=settings.run_date,
             busy_timeout=settings.busy_timeout,
+            shards=settings.shards,
+            dask_address=settings.dask_address,
+            dask_timeout=settings.dask_timeout,
         )
         if as_json:
             print_json(

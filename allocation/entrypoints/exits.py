@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from allocation.adapters.dask_cluster import ClusterUnavailable
 from allocation.adapters.schema import SchemaTooNew
 from allocation.adapters.storage import StorageError, StorageNotFound
 from allocation.adapters.warehouse import WarehouseBusy
@@ -43,6 +44,8 @@ class Exit(IntEnum):
     """The inbox or outbox could not be read or written."""
     PREFECT = 7
     """The Prefect API did not answer: its temporary server did not start, or the one set."""
+    CLUSTER = 8
+    """The Dask cluster could not be reached, or lost every worker (nothing was committed)."""
 
 
 class InvalidOption(Exception):  # noqa: N818 - what the operator is told: an invalid option
@@ -56,6 +59,7 @@ class PrefectUnavailable(Exception):  # noqa: N818 - says what is wrong
 _STATUSES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], Exit], ...] = (
     (WarehouseBusy, Exit.BUSY),
     (PrefectUnavailable, Exit.PREFECT),
+    (ClusterUnavailable, Exit.CLUSTER),
     ((NotFound, StorageNotFound, UnknownSku), Exit.NOT_FOUND),
     (StorageError, Exit.STORAGE),  # after StorageNotFound: access denied, unreachable, other
     ((Conflict, OutOfStock, SchemaTooNew), Exit.CONFLICT),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 
 import polars as pl
@@ -11,48 +11,106 @@ from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
 from allocation.domain.status import AllocationStatus, LedgerEvent
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
-from allocation.engine.plan import NightPlan, pick_list, plan_night
+from allocation.engine.plan import NightPlan
+from allocation.engine.plan import pick_list as numbered
+from allocation.engine.shards import ShardInputs, shards_for
 from allocation.service_layer.changes import withdraw_over_frozen
+from allocation.service_layer.planning import IN_PROCESS, ShardPlanner
 from allocation.service_layer.runs import RunContext
 
 KEY = ["order_id", "sku", "batch_ref"]
+PICKED = AllocationStatus.PICKED
 
 
 @dataclass(frozen=True)
 class AllocationReport:
-    """The figures of the allocation stage."""
+    """The figures of the allocation stage (a night's: the sum of its shards')."""
 
-    lines_allocated_full: int
-    lines_allocated_part: int
-    lines_unallocated: int
-    units_allocated: int
-    units_short: int
-    pick_list_lines: int
+    lines_allocated_full: int = 0
+    lines_allocated_part: int = 0
+    lines_unallocated: int = 0
+    units_allocated: int = 0
+    units_short: int = 0
+    pick_list_lines: int = 0
+
+    @classmethod
+    def of(cls, plan: NightPlan) -> AllocationReport:
+        """The figures of one plan (a night's, or a shard's)."""
+        short = plan.shortages
+        return cls(
+            lines_allocated_full=plan.demand_lines - short.height,
+            lines_allocated_part=short.filter(pl.col("allocated_qty") > 0).height,
+            lines_unallocated=short.filter(pl.col("allocated_qty") == 0).height,
+            units_allocated=int(plan.allocations["qty"].sum()),
+            units_short=int(short["short_qty"].sum()),
+            pick_list_lines=plan.picks.height,
+        )
+
+    def __add__(self, other: AllocationReport) -> AllocationReport:
+        """The figures of two plans together (shards' figures are counts and sums)."""
+        pairs = zip(astuple(self), astuple(other), strict=True)
+        return AllocationReport(*(mine + theirs for mine, theirs in pairs))
 
 
-def allocate_open_demand(warehouse: Warehouse, run: RunContext) -> AllocationReport:
-    """Withdraw picks that no longer fit, re-plan open demand against the rest, record it."""
+def allocate_open_demand(
+    warehouse: Warehouse,
+    run: RunContext,
+    planner: ShardPlanner = IN_PROCESS,
+    shards: int | None = None,
+) -> AllocationReport:
+    """Withdraw picks that no longer fit, re-plan open demand shard by shard, record each plan.
+
+    `shards` None: as many as the night's open lines call for (`shards_for`). Each plan is
+    written as it comes back from the planner, before the next is asked for, so memory holds
+    a shard at a time, never the whole night; all of it is in the night's one transaction.
+    Withdrawals are decided for the whole night first: they read only the batches cut below
+    their picks, which is cheap at any size.
+    """
+    if shards is not None and shards < 1:
+        raise ValueError(f"a night is planned in at least one shard, not {shards}")
     withdraw_over_frozen(warehouse, run)
-    picked = warehouse.allocations(AllocationStatus.PICKED)
-    reserved_before = warehouse.allocations(AllocationStatus.RESERVED)
-    # Batches and open lines are passed straight in, so they are freed once the plan is made
-    # rather than held while it is written (about a gigabyte at ten million lines).
-    plan = plan_night(
-        warehouse.batches(),
-        warehouse.open_lines(),
-        picked,
-        run.policy,
-    )
-    record_plan(warehouse, run, plan, reserved_before)
-    short = plan.shortages
-    return AllocationReport(
-        lines_allocated_full=plan.demand_lines - short.height,
-        lines_allocated_part=short.filter(pl.col("allocated_qty") > 0).height,
-        lines_unallocated=short.filter(pl.col("allocated_qty") == 0).height,
-        units_allocated=int(plan.allocations["qty"].sum()),
-        units_short=int(short["short_qty"].sum()),
-        pick_list_lines=plan.picks.height,
-    )
+    count = shards_for(warehouse.open_line_count()) if shards is None else shards
+    if count > 1:
+        warehouse.shard_night(count)
+    report, planned = AllocationReport(), 0
+    for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
+        shard = number if count > 1 else None
+        reserved_before = (
+            warehouse.allocations(AllocationStatus.RESERVED)
+            if shard is None
+            else warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
+        )
+        record_plan(warehouse, run, plan, reserved_before, shard=shard)
+        report += AllocationReport.of(plan)
+        del plan, reserved_before  # (freed before the next shard is read)
+        planned += 1
+    if planned != count:  # (a shard left unwritten would keep last night's reservations)
+        raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
+    if count > 1:
+        warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
+    return report
+
+
+def _shards(warehouse: Warehouse, count: int) -> Iterator[ShardInputs]:
+    """The night's shards' inputs, each read only when the planner asks for it."""
+    if count == 1:
+        # Unsharded: the whole night, with the reads the night has always used.
+        yield ShardInputs(
+            0, warehouse.batches(), warehouse.open_lines(), warehouse.allocations(PICKED)
+        )
+        return
+    for shard in range(count):
+        yield ShardInputs(
+            shard,
+            warehouse.shard_batches(shard),
+            warehouse.shard_open_lines(shard),
+            warehouse.shard_allocations(PICKED, shard),
+        )
+
+
+def pick_list_id(run: RunContext) -> str:
+    """The name of the run's pick list."""
+    return f"PL-{run.run_id}"
 
 
 def record_plan(
@@ -60,11 +118,25 @@ def record_plan(
     run: RunContext,
     plan: NightPlan,
     reserved_before: pl.DataFrame,
+    *,
+    shard: int | None = None,
 ) -> None:
-    """Write the plan: frozen picks grow, reservations are replaced, history is appended."""
+    """Write the plan: frozen picks grow, reservations are replaced, history is appended.
+
+    `shard` None: the plan is the whole night's. A shard's plan replaces that shard's
+    reservations only, and its picks are staged for the night's pick list, numbered once
+    every shard is written (`Warehouse.append_staged_pick_list`).
+    """
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
-    warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
-    _record_history(warehouse, run, plan)
+    if shard is None:
+        warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
+        _record_history(warehouse, run, plan)
+    else:
+        warehouse.replace_shard_allocations(
+            AllocationStatus.RESERVED, plan.reservations, run.run_id, shard
+        )
+        warehouse.stage_picks(plan.picks)
+        _record_history(warehouse, run, plan, pick_list=False)
     _record_ledger(warehouse, run, plan, reserved_before)
 
 
@@ -81,12 +153,15 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     _record_ledger(warehouse, run, plan, None)
 
 
-def _record_history(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
-    """The run's outputs: its allocations, pick list and shortages."""
+def _record_history(
+    warehouse: Warehouse, run: RunContext, plan: NightPlan, *, pick_list: bool = True
+) -> None:
+    """The run's outputs: its allocations, pick list (unless staged) and shortages."""
     warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
-    warehouse.append(
-        "pick_list_lines", pick_list(plan.picks, f"PL-{run.run_id}"), run_id=run.run_id
-    )
+    if pick_list:
+        warehouse.append(
+            "pick_list_lines", numbered(plan.picks, pick_list_id(run)), run_id=run.run_id
+        )
     warehouse.append("run_shortages", plan.shortages, run_id=run.run_id)
 
 

@@ -22,6 +22,7 @@ from allocation.domain.policy import Policy
 from allocation.domain.status import FileStatus
 from allocation.faults import fault_point
 from allocation.service_layer import allocating, inbox, loading, publishing, run_report, runs
+from allocation.service_layer.planning import IN_PROCESS, ShardPlanner
 from allocation.service_layer.report import run_figures
 
 progress = logging.getLogger("allocation.progress")
@@ -67,9 +68,9 @@ class Stages:
     load: Callable[[Warehouse, runs.RunContext, list[inbox.FetchedFile]], loading.LoadReport] = (
         loading.load_inputs
     )
-    allocate: Callable[[Warehouse, runs.RunContext], allocating.AllocationReport] = (
-        allocating.allocate_open_demand
-    )
+    allocate: Callable[
+        [Warehouse, runs.RunContext, ShardPlanner, int | None], allocating.AllocationReport
+    ] = allocating.allocate_open_demand
     commit: Callable[
         [Warehouse, runs.RunContext, loading.LoadReport, allocating.AllocationReport],
         runs.RunSummary,
@@ -110,11 +111,15 @@ def run_night(
     run_date: date,
     busy_timeout: float = 0.0,
     stages: Stages | None = None,
+    shards: int | None = None,
+    planner: ShardPlanner = IN_PROCESS,
 ) -> NightResult:
     """Load the night's new inputs, re-plan open demand, commit, and publish for the WMS.
 
     Everything up to the commit is one transaction: if any stage fails, the warehouse is left
-    as it was and the run is recorded as failed with the reason.
+    as it was and the run is recorded as failed with the reason. The night is planned in
+    `shards` SKU shards (None: as many as its size calls for) by `planner`; neither changes
+    any result, only the time and memory a night takes.
     """
     stages = stages or Stages()
     run = runs.new_run(run_date, policy)
@@ -143,7 +148,7 @@ def run_night(
                 load.count(FileStatus.SKIPPED),
             )
             with _timed(seconds, "allocate"):
-                allocation = stages.allocate(warehouse, run)
+                allocation = stages.allocate(warehouse, run, planner, shards)
             fault_point("after-allocate")
             progress.info(
                 "allocated %s lines: %s in full, %s in part, %s not at all",

@@ -56,9 +56,13 @@ def begin(warehouse: Warehouse, policy: Policy) -> RunContext:
 def finish(
     warehouse: Warehouse, publisher: Publisher, run: RunContext, figures: dict[str, int]
 ) -> tuple[str, ...]:
-    """Commit the operation's run, then publish it (and any run still pending)."""
-    runs.finish_run(warehouse, run, figures)
-    return tuple(publishing.publish_pending(warehouse, publisher))
+    """Commit the operation's run, then publish it (and any run still pending).
+
+    Readers see the run once, already marked published (one snapshot, not one per commit).
+    """
+    with warehouse.readers_see_once():
+        runs.finish_run(warehouse, run, figures)
+        return tuple(publishing.publish_pending(warehouse, publisher))
 
 
 def release(warehouse: Warehouse, run: RunContext, held: Sequence[Held], reason: str) -> None:

@@ -2,7 +2,8 @@
 
 The allocation stage reads the night shard by shard and hands the shards to a `ShardPlanner`;
 plans come back in the shards' order, and the stage writes each before it asks for the next,
-so memory holds a few shards, never the whole night.
+so memory holds a few shards, never the whole night. The shards' iterable reads the
+warehouse as it is pulled: pull it from the thread that called `plans`, one shard at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ class InProcessPlanner:
 
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
         """Each shard's plan, made here when the stage asks for it."""
-        return (plan_shard(shard, policy) for shard in shards)
+        for shard in shards:
+            made = [plan_shard(shard, policy)]
+            # Nothing of this generator's holds the shard's inputs while its plan is written,
+            # nor the plan while the next shard is read: one shard's frames at a time.
+            del shard
+            yield made.pop()
 
 
 IN_PROCESS = InProcessPlanner()

@@ -83,6 +83,9 @@ def test_the_flows_parameter_defaults_are_the_settings_defaults(
         "policy": settings.policy,
         "run_date": settings.run_date,
         "busy_timeout": settings.busy_timeout,
+        "shards": settings.shards,
+        "dask_address": settings.dask_address,
+        "dask_timeout": settings.dask_timeout,
     }
 
 

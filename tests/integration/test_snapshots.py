@@ -294,3 +294,58 @@ def add_run(db: Path, run_id: str) -> None:
             [run_id],
         )
         warehouse.commit()
+
+
+def test_an_operation_reaches_readers_in_one_snapshot_already_marked_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from allocation.adapters.publisher import ParquetPublisher
+    from allocation.service_layer import operations
+
+    db = tmp_path / "w.duckdb"
+    publisher = ParquetPublisher(open_storage(str(tmp_path / "outbox")))
+    with DuckDBWarehouse(db) as warehouse:
+        operations.add_batch(warehouse, publisher, "B-1", "LAMP", 5)
+    published: list[Path] = []
+    real = snapshot.publish
+
+    def counted(layout: snapshot.Layout) -> None:
+        published.append(layout.public)
+        real(layout)
+
+    monkeypatch.setattr(snapshot, "publish", counted)
+    with DuckDBWarehouse(db) as warehouse:
+        added = operations.add_batch(warehouse, publisher, "B-2", "LAMP", 7)
+
+    assert published == [db]  # its run's commit and its publication mark, together
+    with duckdb.connect(str(db), read_only=True) as reader:
+        shown = reader.sql(
+            "SELECT status, published_at IS NOT NULL FROM runs WHERE run_id = ?",
+            params=[added.run_id],
+        ).fetchall()
+        batches = reader.sql("SELECT reference FROM batches ORDER BY 1").fetchall()
+    assert shown == [("committed", True)]
+    assert batches == [("B-1",), ("B-2",)]
+
+
+def test_commits_in_a_block_that_fails_still_reach_readers_and_the_rest_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(db) as warehouse:
+        pass  # created and published, empty
+    with (
+        DuckDBWarehouse(db) as warehouse,
+        pytest.raises(RuntimeError, match="outbox down"),
+        warehouse.readers_see_once(),
+    ):
+        warehouse.connection.execute("CREATE TABLE kept (x INTEGER)")
+        warehouse.commit()
+        warehouse.connection.execute("CREATE TABLE dropped (x INTEGER)")
+        raise RuntimeError("outbox down")
+
+    assert not snapshot.needs_publishing(snapshot.Layout(db))
+    with duckdb.connect(str(db), read_only=True) as reader:
+        tables = {name for (name,) in reader.sql("SHOW TABLES").fetchall()}
+    assert "kept" in tables
+    assert "dropped" not in tables

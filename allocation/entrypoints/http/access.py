@@ -1,10 +1,14 @@
-"""How a request reaches the warehouse: its settings, the token, one unit of work per request.
+"""How a request reaches the warehouse: its settings, the token, one unit of work per write.
 
-The server never holds the warehouse between requests: each request opens it, and closes it
-before the answer goes out, so a night (or a CLI command) can run while the server serves.
+The server never holds the writers' master between requests: each write opens it, and closes
+it before the answer goes out, so a night (or a CLI command) can run while the server serves.
 Writes wait at most `http_busy_timeout` seconds for another process to let the warehouse go,
 then fail as busy (503). Within this process, writes take turns (DuckDB would otherwise
 refuse the second as a transaction conflict) under the same bound.
+
+Reads use the published snapshot, which the app keeps open between requests (`SnapshotReaders`:
+a cursor per read, the newest snapshot opened when one is published, the previous one closed
+once no read uses it). A snapshot held by readers never makes a writer wait.
 """
 
 from __future__ import annotations
@@ -12,20 +16,22 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.entrypoints.cli import warehouse_at
+from allocation.service_layer.errors import NotFound
 
 _turns = threading.Lock()
-"""One unit of work on the warehouse at a time in this process (see `reading`)."""
+"""One unit of work on the warehouse at a time in this process (see `writing`)."""
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ALLOCATION_API_TOKEN>`")
 
@@ -37,6 +43,15 @@ def settings_of(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(settings_of)]
+
+
+def readers_of(request: Request) -> SnapshotReaders:
+    """The published snapshot the app keeps open for reads."""
+    readers: SnapshotReaders = request.app.state.readers
+    return readers
+
+
+ReadersDep = Annotated[SnapshotReaders, Depends(readers_of)]
 
 
 def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
@@ -80,21 +95,37 @@ def _turn(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def reading(settings: Settings) -> Iterator[DuckDBWarehouse]:
-    """The warehouse opened for one read request, closed at the end of the block.
+def reading(readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
+    """The warehouse for one read request: the latest published snapshot, read-only.
 
-    The one place a read opens the warehouse: the published snapshot, read-only, so a read
-    never waits for a night or a write, nor makes one wait.
+    The one place a read reaches the warehouse: a read never waits for a night or a write,
+    nor makes one wait, and sees every commit published before it began.
     """
-    with warehouse_at(_bounded(settings), read_only=True) as warehouse:
+    with ExitStack() as opened:
+        try:
+            warehouse = opened.enter_context(DuckDBWarehouse.on_snapshot(readers))
+        except FileNotFoundError:
+            raise NotFound(
+                f"no warehouse at {readers.path}: give --db or set ALLOCATION_DB"
+            ) from None
         yield warehouse
 
 
 @contextmanager
-def writing(settings: Settings, *, create: bool = False) -> Iterator[DuckDBWarehouse]:
-    """The warehouse opened for one write request (a unit of work), closed at the end."""
-    with _turn(settings), warehouse_at(_bounded(settings), create=create) as warehouse:
-        yield warehouse
+def writing(
+    settings: Settings, readers: SnapshotReaders, *, create: bool = False
+) -> Iterator[DuckDBWarehouse]:
+    """The warehouse opened for one write request (a unit of work), closed at the end.
+
+    Afterwards the readers let go of the snapshot the write replaced, if no read uses it, so
+    that the next writer in another process (a night, a command) finds its spare free to bring
+    up to date in place rather than copy the whole file.
+    """
+    try:
+        with _turn(settings), warehouse_at(_bounded(settings), create=create) as warehouse:
+            yield warehouse
+    finally:
+        readers.let_go_of_stale()
 
 
 def outbox(settings: Settings) -> ParquetPublisher:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from allocation.entrypoints.http.access import (
+    ReadersDep,
     SettingsDep,
     outbox,
     reading,
@@ -29,13 +30,15 @@ router = APIRouter(prefix="/allocations", tags=["allocations"], responses=ERRORS
     dependencies=[Depends(token_for_writes)],
     responses={200: {"model": Allocated, "description": "The same line again: unchanged."}},
 )
-def allocate(body: NewLine, settings: SettingsDep, response: Response) -> Allocated:
+def allocate(
+    body: NewLine, settings: SettingsDep, readers: ReadersDep, response: Response
+) -> Allocated:
     """Allocate one new order line now: 201 with what it holds and any short qty.
 
     Out of stock: 409, nothing recorded. No batch of the SKU: 404. The same line again with
     the same qty: 200, unchanged; with another qty: 409.
     """
-    with writing(settings) as warehouse:
+    with writing(settings, readers) as warehouse:
         allocated = operations.allocate(
             warehouse,
             outbox(settings),
@@ -52,13 +55,13 @@ def allocate(body: NewLine, settings: SettingsDep, response: Response) -> Alloca
 
 @router.get("", dependencies=[Depends(token_for_reads)])
 def list_allocations(
-    settings: SettingsDep,
+    readers: ReadersDep,
     order_id: Annotated[str | None, Query()] = None,
     sku: Annotated[str | None, Query()] = None,
     batch_ref: Annotated[str | None, Query()] = None,
 ) -> list[Held]:
     """What is held now, picked and reserved, optionally for one order, SKU and/or batch."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.list_allocations(warehouse, order_id, sku, batch_ref)
 
 
@@ -69,13 +72,16 @@ def list_allocations(
     dependencies=[Depends(token_for_writes)],
 )
 def deallocate(
-    order_id: str, settings: SettingsDep, sku: Annotated[str | None, Query()] = None
+    order_id: str,
+    settings: SettingsDep,
+    readers: ReadersDep,
+    sku: Annotated[str | None, Query()] = None,
 ) -> None:
     """Release what an order (or its line of `sku`) holds; 404 when nothing is allocated.
 
     Picked units are withdrawn and published; the lines stay open for the next run.
     """
-    with writing(settings) as warehouse:
+    with writing(settings, readers) as warehouse:
         operations.deallocate(warehouse, outbox(settings), order_id, sku, policy=settings.policy)
 
 
@@ -85,9 +91,11 @@ def deallocate(
     response_class=Response,
     dependencies=[Depends(token_for_writes)],
 )
-def deallocate_batch(order_id: str, reference: str, settings: SettingsDep) -> None:
+def deallocate_batch(
+    order_id: str, reference: str, settings: SettingsDep, readers: ReadersDep
+) -> None:
     """Release what an order holds on one batch; 404 when it holds nothing there."""
-    with writing(settings) as warehouse:
+    with writing(settings, readers) as warehouse:
         operations.deallocate_batch(
             warehouse, outbox(settings), order_id, reference, policy=settings.policy
         )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
 from fastapi import FastAPI
 
+from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.config import Settings
 from allocation.entrypoints.http import allocations, batches, lookups
 from allocation.entrypoints.http.errors import install_handlers
+
+LET_GO_EVERY: Final = 0.05
+"""Seconds between looks for a snapshot that a newer publication made stale and nobody reads."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -15,9 +25,36 @@ def create_app(settings: Settings) -> FastAPI:
         title="allocation",
         summary="Batches, allocations, orders and runs of the allocation warehouse.",
         version="1",
+        lifespan=_snapshot_kept_open,
     )
     app.state.settings = settings
+    app.state.readers = SnapshotReaders(settings.db, at_once=os.cpu_count() or 1)
     for module in (batches, allocations, lookups):
         app.include_router(module.router)
     install_handlers(app)
     return app
+
+
+@asynccontextmanager
+async def _snapshot_kept_open(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, let go of a stale snapshot even when no read comes to notice it.
+
+    A night or a command publishing from another process does not tell the server; without
+    this, an idle server would hold the old snapshot, and the next writer would have to copy
+    the whole file rather than bring its spare up to date.
+    """
+    readers: SnapshotReaders = app.state.readers
+    stop = threading.Event()
+
+    def let_go_while_serving() -> None:
+        while not stop.wait(LET_GO_EVERY):
+            readers.let_go_of_stale()
+
+    watcher = threading.Thread(target=let_go_while_serving, name="snapshot-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        readers.close()

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from allocation.entrypoints.http.access import (
+    ReadersDep,
     SettingsDep,
     outbox,
     reading,
@@ -24,9 +25,9 @@ router = APIRouter(prefix="/batch", tags=["batches"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(token_for_writes)])
-def add_batch(body: NewBatch, settings: SettingsDep) -> BatchAdded:
+def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> BatchAdded:
     """Add a batch; a reference already in use is a conflict (409)."""
-    with writing(settings, create=True) as warehouse:
+    with writing(settings, readers, create=True) as warehouse:
         return operations.add_batch(
             warehouse,
             outbox(settings),
@@ -40,17 +41,17 @@ def add_batch(body: NewBatch, settings: SettingsDep) -> BatchAdded:
 
 @router.get("", dependencies=[Depends(token_for_reads)])
 def list_batches(
-    settings: SettingsDep, sku: Annotated[str | None, Query()] = None
+    readers: ReadersDep, sku: Annotated[str | None, Query()] = None
 ) -> list[BatchStock]:
     """Batches with purchased, picked, reserved and available units, in preference order."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.list_batches(warehouse, sku)
 
 
 @router.get("/{reference}", dependencies=[Depends(token_for_reads)])
-def show_batch(reference: str, settings: SettingsDep) -> BatchStock:
+def show_batch(reference: str, readers: ReadersDep) -> BatchStock:
     """One batch with its allocations (404 if there is no such batch)."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.show_batch(warehouse, reference)
 
 
@@ -61,14 +62,17 @@ def show_batch(reference: str, settings: SettingsDep) -> BatchStock:
     dependencies=[Depends(token_for_writes)],
 )
 def delete_batch(
-    reference: str, settings: SettingsDep, force: Annotated[bool, Query()] = False
+    reference: str,
+    settings: SettingsDep,
+    readers: ReadersDep,
+    force: Annotated[bool, Query()] = False,
 ) -> None:
     """Delete a batch; refused (409) while it holds allocations unless `force=true`.
 
     Forced, its picks are withdrawn (published) and its reservations dropped; the lines
     stay open.
     """
-    with writing(settings) as warehouse:
+    with writing(settings, readers) as warehouse:
         operations.delete_batch(
             warehouse, outbox(settings), reference, force=force, policy=settings.policy
         )

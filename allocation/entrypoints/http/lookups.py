@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from allocation.domain.status import RunStatus
-from allocation.entrypoints.http.access import SettingsDep, reading, token_for_reads
+from allocation.entrypoints.http.access import ReadersDep, reading, token_for_reads
 from allocation.entrypoints.http.bodies import Health
 from allocation.entrypoints.http.errors import ERRORS
 from allocation.service_layer import operations
@@ -18,32 +18,32 @@ router = APIRouter(responses=ERRORS, dependencies=[Depends(token_for_reads)])
 
 
 @router.get("/orders/{order_id}", tags=["orders"])
-def show_order(order_id: str, settings: SettingsDep) -> list[LineState]:
+def show_order(order_id: str, readers: ReadersDep) -> list[LineState]:
     """An order's lines: qty, status, picked, reserved, short (404 for an unknown order)."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.show_lines(warehouse, order_id)
 
 
 @router.get("/runs", tags=["runs"])
 def list_runs(
-    settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    readers: ReadersDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> list[RunListing]:
     """The most recent runs and operations, latest first."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.list_runs(warehouse, limit)
 
 
 @router.get("/runs/{run_id}", tags=["runs"])
-def show_run(run_id: str, settings: SettingsDep) -> RunSummary:
+def show_run(run_id: str, readers: ReadersDep) -> RunSummary:
     """One run's summary (404 for an unknown run)."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         return operations.show_run(warehouse, run_id)
 
 
 @router.get("/health", tags=["health"])
-def health(settings: SettingsDep) -> Health:
+def health(readers: ReadersDep) -> Health:
     """The warehouse is readable: its schema version and the last committed run, if any."""
-    with reading(settings) as warehouse:
+    with reading(readers) as warehouse:
         recent = operations.list_runs(warehouse, 100)
         return Health(
             status="ok",
