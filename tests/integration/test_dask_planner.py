@@ -21,6 +21,7 @@ from s3server import free_port
 from allocation.adapters.dask_cluster import ClusterUnavailable, DaskPlanner
 from allocation.adapters.shard_transport import pack_shard
 from allocation.domain.policy import Policy
+from allocation.engine.frames import ALLOCATION_SCHEMA, BATCH_COLUMNS, LINE_COLUMNS
 from allocation.engine.plan import NightPlan
 from allocation.engine.shards import ShardInputs
 from allocation.service_layer.planning import IN_PROCESS
@@ -30,26 +31,10 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 TIMEOUT = 5.0
 """The planner's bound in these tests: seconds to reach the scheduler, or to go without workers."""
 
-BATCH_SCHEMA = {
-    "reference": pl.String(),
-    "sku": pl.String(),
-    "purchased_quantity": pl.Int64(),
-    "eta": pl.Date(),
-}
-LINE_SCHEMA = {
-    "order_id": pl.String(),
-    "sku": pl.String(),
-    "qty": pl.Int64(),
-    "priority": pl.Int64(),
-    "ordered_at": pl.Datetime("us", "UTC"),
-    "arrival": pl.Int64(),
-}
-PICK_SCHEMA = {
-    "order_id": pl.String(),
-    "sku": pl.String(),
-    "batch_ref": pl.String(),
-    "qty": pl.Int64(),
-}
+# The engine's input columns, less what earlier passes hold (the plan works that out).
+BATCH_SCHEMA = {k: v for k, v in BATCH_COLUMNS.items() if k != "allocated_qty"}
+LINE_SCHEMA = {k: v for k, v in LINE_COLUMNS.items() if k != "allocated_qty"}
+PICK_SCHEMA = ALLOCATION_SCHEMA
 
 
 @pytest.fixture(scope="module")
