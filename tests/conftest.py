@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -12,7 +14,10 @@ from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Env, S3Server, running_s3
 
 # Prefect reads its settings at import: give it a temporary home and keep it offline before any
 # test module imports it. Only tests that use `prefect_harness` start a server.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+if "PREFECT_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="prefect-home-")
+    os.environ["PREFECT_HOME"] = _home
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)  # (one was left per session)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
