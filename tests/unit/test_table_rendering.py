@@ -70,5 +70,9 @@ def test_rich_lays_out_what_it_would_wrap_style_or_interpret(
     assert plain_table(title, ("a", "b"), rows, console(width)) is None
 
 
+def test_rich_lays_out_a_header_with_markup() -> None:
+    assert plain_table("T", ("[b]a[/b]",), [("x",)], console()) is None
+
+
 def test_rich_prints_for_a_terminal_with_colours() -> None:
     assert plain_table("T", ("a",), [("x",)], console(colours=True)) is None
