@@ -3,6 +3,10 @@
 Each command is the real `allocation` command line, start-up included, on a copy of the
 warehouse made before every write command (so every measurement starts from the same state).
 With `--source`, the same commands run from another checkout too, interleaved with this one's.
+Each code first brings its own copy of the warehouse to its schema, untimed (a warehouse made
+by older code is upgraded, and published, by the first command that writes: once, not on every
+command); the measured copies are made from that one. `--as-given` measures on copies of the
+warehouse as it is.
 
     .venv/bin/python benchmarks/pipeline.py --preset 10m --keep   # leaves warehouse-0.duckdb
     .venv/bin/python benchmarks/operations.py --db /tmp/.../warehouse-0.duckdb
@@ -117,6 +121,28 @@ def copy_warehouse(source: Path, target: Path) -> None:
             os.close(fd)
 
 
+def settled(db: Path, start: list[str], folder: Path) -> Path:
+    """A copy of `db` brought to the schema of the code `start` runs, by a command that writes.
+
+    Deleting a batch that does not exist opens the warehouse for writing (which upgrades it and
+    publishes the upgrade) and then changes nothing: it ends with status 3 (not found).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / "warehouse.duckdb"
+    copy_warehouse(db, copy)
+    env = {**os.environ, "ALLOCATION_DB": str(copy), "ALLOCATION_OUTBOX": str(folder / "out")}
+    done = subprocess.run(
+        [*start, "batches", "delete", "B-NO-SUCH-BATCH-BENCH"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 3:
+        raise SystemExit(f"settling {db} failed ({done.returncode}): {done.stderr.strip()}")
+    return copy
+
+
 def launcher(source: Path | None) -> list[str]:
     """How to start `allocation`: this checkout's command, or the package in `source`."""
     if source is None:
@@ -124,15 +150,18 @@ def launcher(source: Path | None) -> list[str]:
     return [sys.executable, "-c", _LAUNCHER.format(source=str(source))]
 
 
-def measure(command: list[str], db: Path, outbox: Path) -> tuple[float, float]:
-    """Run one command to the end; its wall time (s) and peak resident memory (MB)."""
+def measure(command: list[str], db: Path, outbox: Path) -> tuple[float, float, float]:
+    """Run one command to the end; its wall time (s), peak resident memory (MB) and CPU (s).
+
+    CPU time (user + system) moves less than wall time when other work shares the machine.
+    """
     env = {**os.environ, "ALLOCATION_DB": str(db), "ALLOCATION_OUTBOX": str(outbox)}
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
         # GNU time reports the command's own peak: a child forked from this process would
         # be charged this process's peak too (Linux keeps the high-water mark across exec).
         started = time.perf_counter()
         done = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", peak.name, *command],
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", peak.name, *command],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -142,7 +171,8 @@ def measure(command: list[str], db: Path, outbox: Path) -> tuple[float, float]:
         wall = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
-        return wall, int(peak.read().split()[-1]) / 1024
+        kib, user, system = peak.read().split()[-3:]
+        return wall, int(kib) / 1024, float(user) + float(system)
 
 
 def main() -> None:
@@ -152,6 +182,12 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="also run the package in this tree")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command")
     parser.add_argument("--only", action="append", help="measure only this command")
+    parser.add_argument(
+        "--as-given",
+        action="store_true",
+        help="measure on copies of the warehouse as it is (each write command then pays any "
+        "schema upgrade the code makes)",
+    )
     args = parser.parse_args()
 
     subjects = pick_subjects(args.db)
@@ -169,15 +205,23 @@ def main() -> None:
         f"CPU yardstick {cpu_yardstick():.2f} s\n"
     )
 
-    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    figures: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="operations-bench-") as folder:
         work = Path(folder)
+        bases = {
+            code: args.db if args.as_given else settled(args.db, start, work / f"base-{number}")
+            for number, (code, start) in enumerate(codes.items())
+        }
+        print("Warehouse copies: " + ("as given" if args.as_given else "settled per code") + "\n")
+        unchanged_copy_of: Path | None = None  # the base the working copy still equals
         for _ in range(args.repeat):
             for name, (arguments, writes) in chosen.items():
                 for code, start in codes.items():
                     db = work / "warehouse.duckdb"
-                    if writes or not db.exists():
-                        copy_warehouse(args.db, db)
+                    if writes or unchanged_copy_of != bases[code]:
+                        copy_warehouse(bases[code], db)
+                    # A look-up leaves the copy as it was, so the next one on it reuses it.
+                    unchanged_copy_of = None if writes else bases[code]
                     outbox = work / "outbox"
                     shutil.rmtree(outbox, ignore_errors=True)
                     figures.setdefault((name, code), []).append(
@@ -186,12 +230,14 @@ def main() -> None:
 
     print(
         f"{'command':<24} {'code':<16} {'wall best':>9} {'median':>7} {'RSS best':>9} {'median':>7}"
+        f" {'CPU best':>8} {'median':>7}"
     )
     for (name, code), runs in figures.items():
-        walls, peaks = [w for w, _ in runs], [p for _, p in runs]
+        walls, peaks, cpus = ([run[i] for run in runs] for i in range(3))
         print(
             f"{name:<24} {code[-16:]:<16} {min(walls):8.2f}s {statistics.median(walls):6.2f}s "
-            f"{min(peaks):6.0f} MB {statistics.median(peaks):4.0f} MB"
+            f"{min(peaks):6.0f} MB {statistics.median(peaks):4.0f} MB "
+            f"{min(cpus):7.2f}s {statistics.median(cpus):6.2f}s"
         )
     print(
         f"\nFinished {datetime.now(UTC):%H:%M} UTC, load {os.getloadavg()[0]:.1f}, "

@@ -1,15 +1,21 @@
 """Benchmark the nightly job end to end: inbox Parquet files -> `allocation run` -> outbox.
 
 Generates synthetic inbox files in a temporary folder, then runs the real command line
-(`allocation run --json`, Prefect's temporary server included) as a subprocess against a fresh
-DuckDB file, and prints a Markdown table: wall time, the time of each stage (read, validate,
-load, allocate, write, from the run's own `stage_seconds`), the run process's peak RSS, and a
-Polars-only baseline (read the same inputs, write outputs of the same sizes as the run's) with
-the ratio of the run to it. A second night on the same warehouse, with the same inbox (every
-file skipped as already ingested), measures the nightly re-plan with a full warehouse. Each
-night runs `--repeat` times on a fresh warehouse; figures are best / median.
+(`allocation run --json`) as a subprocess against a fresh DuckDB file, and prints a Markdown
+table: wall time, the time of each stage (read, validate, load, allocate, write, from the run's
+own `stage_seconds`), the run process's peak RSS, and a Polars-only baseline (read the same
+inputs, write outputs of the same sizes as the run's) with the ratio of the run to it. A second
+night on the same warehouse, with the same inbox (every file skipped as already ingested),
+measures the nightly re-plan with a full warehouse. Each night runs `--repeat` times on a fresh
+warehouse; figures are best / median.
+
+With `--prefect-server` the runs talk to a `prefect server start` that the benchmark starts
+first (on 127.0.0.1, a free port, its own PREFECT_HOME, no analytics) and stops at the end,
+through `PREFECT_API_URL`: the production shape, where a worker talks to a running server.
+Without it each run starts and stops Prefect's temporary server.
 
     .venv/bin/python benchmarks/pipeline.py --preset 1m
+    .venv/bin/python benchmarks/pipeline.py --preset 1m --prefect-server --repeat 5
     .venv/bin/python benchmarks/pipeline.py --lines 200000 --batches 20000 --files 4 --keep
     .venv/bin/python benchmarks/pipeline.py --preset 1m --source /tmp/older  # another checkout
     .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --repeat 1  # in 4 shards
@@ -31,12 +37,15 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -291,6 +300,73 @@ class Runner:
         }
 
 
+# --- a running Prefect server -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path, timeout: float = 180.0) -> Iterator[str]:
+    """Start `prefect server start` on 127.0.0.1 for the block; its API URL.
+
+    Its own PREFECT_HOME (a fresh database), no analytics nor telemetry, its log in the home
+    folder. Waits for `/api/health` to answer; stops the server (SIGTERM, then SIGKILL) after.
+    """
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    }
+    env.pop("PREFECT_API_URL", None)
+    url = f"http://127.0.0.1:{port}/api"
+    with (home / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                *(str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1"),
+                *("--port", str(port), "--analytics-off", "--no-ui"),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                log_text = (home / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"prefect server exited ({server.returncode}):\n{log_text}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{url}/health", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not answer at {url} in {timeout:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
 # --- the Polars-only baseline ---------------------------------------------------------------------
 
 
@@ -363,7 +439,10 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
         lambda runs: _bm([r["wall_s"] - sum(grouped(r["stage_seconds"]).values()) for r in runs]),
     )
     row("peak RSS, run process (MiB)", lambda runs: _bm([r["run_peak_mib"] for r in runs], 0))
-    row("peak RSS, Prefect server (MiB)", lambda runs: _bm([r["server_peak_mib"] for r in runs], 0))
+    row(
+        "peak RSS, processes under the run: the temporary server (MiB)",
+        lambda runs: _bm([r["server_peak_mib"] for r in runs], 0),
+    )
     row(
         "peak RSS, all processes together (MiB)",
         lambda runs: _bm([r["together_peak_mib"] for r in runs], 0),
@@ -460,6 +539,12 @@ def main() -> None:
         "--shards", type=int, help="plan the night in N SKU shards (default: the run's own choice)"
     )
     parser.add_argument("--dask", help="plan the shards on the Dask scheduler at this address")
+    parser.add_argument(
+        "--prefect-server",
+        action="store_true",
+        help="run against a `prefect server start` (started and stopped here) rather than "
+        "Prefect's temporary server in each run",
+    )
     args = parser.parse_args()
     lines, batches, skus = (
         PRESETS[args.preset] if args.preset else (args.lines, args.batches, args.skus)
@@ -467,8 +552,19 @@ def main() -> None:
     size = Size(lines, batches, skus, args.files, args.seed)
 
     root = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    with contextlib.ExitStack() as stack:
+        env = {**os.environ, "PREFECT_HOME": str(root / "prefect-home")}
+        if args.prefect_server:
+            env["PREFECT_API_URL"] = stack.enter_context(prefect_server(root / "server-home"))
+        else:
+            env.pop("PREFECT_API_URL", None)
+        bench(args, size, root, env)
+
+
+def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str]) -> None:
+    """Make the inbox, run the nights and print the figures (`env`: the runs' environment)."""
     runner = Runner(
-        env={**os.environ, "PREFECT_HOME": str(root / "prefect-home")},
+        env=env,
         source=args.source.resolve() if args.source else None,
         timeout=args.timeout,
         options=(
@@ -480,7 +576,9 @@ def main() -> None:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
         print(f"Code: {args.source or 'this checkout'}")
         shards = "from the night's size" if args.shards is None else args.shards
-        print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}\n")
+        print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}")
+        prefect = env.get("PREFECT_API_URL") or "Prefect's temporary server, in each run"
+        print(f"Prefect: {prefect}; load average {os.getloadavg()[0]:.1f}\n")
         started = time.perf_counter()
         inputs = write_inbox(size, root / "inbox")
         files = [path for paths in inputs.values() for path in paths]

@@ -170,17 +170,18 @@ def run(
         from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
         prefect_api.connect()
-        result = nightly(
-            inbox_url=settings.inbox,
-            outbox_url=settings.outbox,
-            db=settings.db,
-            policy=settings.policy,
-            run_date=settings.run_date,
-            busy_timeout=settings.busy_timeout,
-            shards=settings.shards,
-            dask_address=settings.dask_address,
-            dask_timeout=settings.dask_timeout,
-        )
+        with prefect_api.one_off_run():
+            result = nightly(
+                inbox_url=settings.inbox,
+                outbox_url=settings.outbox,
+                db=settings.db,
+                policy=settings.policy,
+                run_date=settings.run_date,
+                busy_timeout=settings.busy_timeout,
+                shards=settings.shards,
+                dask_address=settings.dask_address,
+                dask_timeout=settings.dask_timeout,
+            )
         if as_json:
             print_json(
                 {**asdict(result.summary), "stage_seconds": result.seconds, "report": result.report}
