@@ -8,7 +8,9 @@ refuse the second as a transaction conflict) under the same bound.
 
 Reads use the published snapshot, which the app keeps open between requests (`SnapshotReaders`:
 a cursor per read, the newest snapshot opened when one is published, the previous one closed
-once no read uses it). A snapshot held by readers never makes a writer wait.
+once no read uses it). A snapshot held by readers never makes a writer wait. Look-ups of
+batches, allocations and order lines use the in-memory model of the latest publication once it
+is built (`ReadModels`), the snapshot until then.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.entrypoints.cli import warehouse_at
 from allocation.service_layer.errors import NotFound
+from allocation.service_layer.holdings import HoldingsReads
 
 _turns = threading.Lock()
 """One unit of work on the warehouse at a time in this process (see `writing`)."""
@@ -52,6 +56,15 @@ def readers_of(request: Request) -> SnapshotReaders:
 
 
 ReadersDep = Annotated[SnapshotReaders, Depends(readers_of)]
+
+
+def models_of(request: Request) -> ReadModels:
+    """The in-memory read model of the latest publication the app keeps (when built)."""
+    models: ReadModels = request.app.state.models
+    return models
+
+
+ModelsDep = Annotated[ReadModels, Depends(models_of)]
 
 
 def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
@@ -108,6 +121,21 @@ def reading(readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
             raise NotFound(
                 f"no warehouse at {readers.path}: give --db or set ALLOCATION_DB"
             ) from None
+        yield warehouse
+
+
+@contextmanager
+def reading_holdings(readers: SnapshotReaders, models: ReadModels) -> Iterator[HoldingsReads]:
+    """What batches, allocations and order lines hold now, for one read request.
+
+    The in-memory model of the latest publication when it is built (a look-up in memory),
+    else the snapshot as `reading` gives it: either way the latest publication.
+    """
+    model = models.current()
+    if model is not None:
+        yield model
+        return
+    with reading(readers) as warehouse:
         yield warehouse
 
 

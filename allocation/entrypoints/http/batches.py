@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from allocation.entrypoints.http.access import (
+    ModelsDep,
     ReadersDep,
     SettingsDep,
     outbox,
-    reading,
+    reading_holdings,
     token_for_reads,
     token_for_writes,
     writing,
@@ -41,18 +42,18 @@ def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> Bat
 
 @router.get("", dependencies=[Depends(token_for_reads)])
 def list_batches(
-    readers: ReadersDep, sku: Annotated[str | None, Query()] = None
+    readers: ReadersDep, models: ModelsDep, sku: Annotated[str | None, Query()] = None
 ) -> list[BatchStock]:
     """Batches with purchased, picked, reserved and available units, in preference order."""
-    with reading(readers) as warehouse:
-        return operations.list_batches(warehouse, sku)
+    with reading_holdings(readers, models) as holdings:
+        return operations.list_batches(holdings, sku)
 
 
 @router.get("/{reference}", dependencies=[Depends(token_for_reads)])
-def show_batch(reference: str, readers: ReadersDep) -> BatchStock:
+def show_batch(reference: str, readers: ReadersDep, models: ModelsDep) -> BatchStock:
     """One batch with its allocations (404 if there is no such batch)."""
-    with reading(readers) as warehouse:
-        return operations.show_batch(warehouse, reference)
+    with reading_holdings(readers, models) as holdings:
+        return operations.show_batch(holdings, reference)
 
 
 @router.delete(
