@@ -84,12 +84,13 @@ def stock(
     warehouse: HoldingsReads, *, sku: str | None = None, reference: str | None = None
 ) -> list[tuple[Batch, tuple[Held, ...]]]:
     """Batches (by reference) as domain objects carrying their allocations, and those."""
-    batches = warehouse.batches(sku=sku, reference=reference).sort("reference")
+    batches = warehouse.batches(sku=sku, reference=reference).iter_rows(named=True)
     held: dict[str, list[Held]] = defaultdict(list)
     for held_row in warehouse.held_on_batches(sku=sku, reference=reference).iter_rows(named=True):
         held[held_row["batch_ref"]].append(_held(held_row))
     found = []
-    for row in batches.iter_rows(named=True):
+    # (Sorted here rather than by Polars: a SKU has a few batches, fewer than a query costs.)
+    for row in sorted(batches, key=lambda row: str(row["reference"])):
         on_batch = held[row["reference"]]
         per_line = Counter[LineKey]()
         for h in on_batch:

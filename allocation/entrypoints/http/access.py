@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocation.adapters.publisher import ParquetPublisher
@@ -34,13 +35,19 @@ from allocation.entrypoints.cli import warehouse_at
 from allocation.service_layer.errors import NotFound
 from allocation.service_layer.holdings import HoldingsReads
 
+T = TypeVar("T")
+
 _turns = threading.Lock()
 """One unit of work on the warehouse at a time in this process (see `writing`)."""
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ALLOCATION_API_TOKEN>`")
 
 
-def settings_of(request: Request) -> Settings:
+# The dependencies are coroutines, though they never wait: FastAPI runs a plain function in its
+# thread pool, a hand-over that costs a read more than the look-up itself.
+
+
+async def settings_of(request: Request) -> Settings:
     """The settings the app was made with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -49,7 +56,7 @@ def settings_of(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
-def readers_of(request: Request) -> SnapshotReaders:
+async def readers_of(request: Request) -> SnapshotReaders:
     """The published snapshot the app keeps open for reads."""
     readers: SnapshotReaders = request.app.state.readers
     return readers
@@ -58,7 +65,7 @@ def readers_of(request: Request) -> SnapshotReaders:
 ReadersDep = Annotated[SnapshotReaders, Depends(readers_of)]
 
 
-def models_of(request: Request) -> ReadModels:
+async def models_of(request: Request) -> ReadModels:
     """The in-memory read model of the latest publication the app keeps (when built)."""
     models: ReadModels = request.app.state.models
     return models
@@ -78,7 +85,7 @@ def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials |
         )
 
 
-def token_for_writes(
+async def token_for_writes(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -86,7 +93,7 @@ def token_for_writes(
     _check_token(settings, credentials)
 
 
-def token_for_reads(
+async def token_for_reads(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -124,19 +131,24 @@ def reading(readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
         yield warehouse
 
 
-@contextmanager
-def reading_holdings(readers: SnapshotReaders, models: ReadModels) -> Iterator[HoldingsReads]:
-    """What batches, allocations and order lines hold now, for one read request.
+async def read_holdings(
+    readers: SnapshotReaders, models: ReadModels, read: Callable[[HoldingsReads], T]
+) -> T:
+    """`read` what batches, allocations and order lines hold now, for one read request.
 
-    The in-memory model of the latest publication when it is built (a look-up in memory),
-    else the snapshot as `reading` gives it: either way the latest publication.
+    On the in-memory model of the latest publication when it is built: a look-up in memory,
+    answered at once. Else on the snapshot, as `reading` gives it, in the thread pool (DuckDB
+    takes milliseconds). Either way the latest publication.
     """
     model = models.current()
     if model is not None:
-        yield model
-        return
+        return read(model)
+    return await run_in_threadpool(_read_snapshot, readers, read)
+
+
+def _read_snapshot(readers: SnapshotReaders, read: Callable[[HoldingsReads], T]) -> T:
     with reading(readers) as warehouse:
-        yield warehouse
+        return read(warehouse)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from allocation.entrypoints.http.access import (
     ReadersDep,
     SettingsDep,
     outbox,
-    reading_holdings,
+    read_holdings,
     token_for_reads,
     token_for_writes,
     writing,
@@ -55,7 +55,7 @@ def allocate(
 
 
 @router.get("", dependencies=[Depends(token_for_reads)])
-def list_allocations(
+async def list_allocations(
     readers: ReadersDep,
     models: ModelsDep,
     order_id: Annotated[str | None, Query()] = None,
@@ -63,8 +63,9 @@ def list_allocations(
     batch_ref: Annotated[str | None, Query()] = None,
 ) -> list[Held]:
     """What is held now, picked and reserved, optionally for one order, SKU and/or batch."""
-    with reading_holdings(readers, models) as holdings:
-        return operations.list_allocations(holdings, order_id, sku, batch_ref)
+    return await read_holdings(
+        readers, models, lambda on: operations.list_allocations(on, order_id, sku, batch_ref)
+    )
 
 
 @router.delete(

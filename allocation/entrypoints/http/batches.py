@@ -11,7 +11,7 @@ from allocation.entrypoints.http.access import (
     ReadersDep,
     SettingsDep,
     outbox,
-    reading_holdings,
+    read_holdings,
     token_for_reads,
     token_for_writes,
     writing,
@@ -41,19 +41,17 @@ def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> Bat
 
 
 @router.get("", dependencies=[Depends(token_for_reads)])
-def list_batches(
+async def list_batches(
     readers: ReadersDep, models: ModelsDep, sku: Annotated[str | None, Query()] = None
 ) -> list[BatchStock]:
     """Batches with purchased, picked, reserved and available units, in preference order."""
-    with reading_holdings(readers, models) as holdings:
-        return operations.list_batches(holdings, sku)
+    return await read_holdings(readers, models, lambda on: operations.list_batches(on, sku))
 
 
 @router.get("/{reference}", dependencies=[Depends(token_for_reads)])
-def show_batch(reference: str, readers: ReadersDep, models: ModelsDep) -> BatchStock:
+async def show_batch(reference: str, readers: ReadersDep, models: ModelsDep) -> BatchStock:
     """One batch with its allocations (404 if there is no such batch)."""
-    with reading_holdings(readers, models) as holdings:
-        return operations.show_batch(holdings, reference)
+    return await read_holdings(readers, models, lambda on: operations.show_batch(on, reference))
 
 
 @router.delete(

@@ -10,8 +10,8 @@ from allocation.domain.status import RunStatus
 from allocation.entrypoints.http.access import (
     ModelsDep,
     ReadersDep,
+    read_holdings,
     reading,
-    reading_holdings,
     token_for_reads,
 )
 from allocation.entrypoints.http.bodies import Health
@@ -24,10 +24,9 @@ router = APIRouter(responses=ERRORS, dependencies=[Depends(token_for_reads)])
 
 
 @router.get("/orders/{order_id}", tags=["orders"])
-def show_order(order_id: str, readers: ReadersDep, models: ModelsDep) -> list[LineState]:
+async def show_order(order_id: str, readers: ReadersDep, models: ModelsDep) -> list[LineState]:
     """An order's lines: qty, status, picked, reserved, short (404 for an unknown order)."""
-    with reading_holdings(readers, models) as holdings:
-        return operations.show_lines(holdings, order_id)
+    return await read_holdings(readers, models, lambda on: operations.show_lines(on, order_id))
 
 
 @router.get("/runs", tags=["runs"])
