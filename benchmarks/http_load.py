@@ -18,9 +18,11 @@ must be clean.
     .venv/bin/python benchmarks/http_load.py --db /tmp/10m/w.duckdb --one-at-a-time 20
 
 `--one-at-a-time N` measures latency rather than load, on a warehouse that exists (a 10M-line
-one, say): after a few reads to warm the server, N requests of each kind one after another
-(the four reads; allocating a one-unit line, deallocating it, and deleting by force a batch
-that holds allocations), their p50 / p99 / max. It changes the warehouse: use a copy.
+one, say): after `--settle` seconds and a few reads to warm the server, N reads of each kind
+before any write ("no write yet": the server's read model of the snapshot may be built), then N
+requests of each kind one after another (the four reads; allocating a one-unit line,
+deallocating it, and deleting by force a batch that holds allocations), their p50 / p99 / max.
+It changes the warehouse: use a copy.
 
 Everything listens on and talks to 127.0.0.1 only.
 """
@@ -156,6 +158,18 @@ def one_at_a_time(base: str, db: Path, n: int) -> dict[str, Tally]:
         for _ in range(3):  # the server warm: its snapshot open, its code loaded
             client.get(f"/batch/{names.references[0]}")
             client.get("/batch", params={"sku": names.skus[0]})
+        for _ in range(n):  # reads before any write (the server may have built a read model)
+            for kind, path, params in (
+                ("GET /batch/{ref}", f"/batch/{pick.choice(names.references)}", {}),
+                ("GET /batch?sku=", "/batch", {"sku": pick.choice(names.skus)}),
+                ("GET /orders/{id}", f"/orders/{pick.choice(names.orders)}", {}),
+                (
+                    "GET /allocations?order_id=",
+                    "/allocations",
+                    {"order_id": pick.choice(names.orders)},
+                ),
+            ):
+                timed(f"{kind}, no write yet", client, "GET", path, params=params)
         for i in range(n):
             timed("GET /batch/{ref}", client, "GET", f"/batch/{pick.choice(names.references)}")
             timed(
@@ -374,7 +388,7 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="serve the package in this tree instead")
     args = parser.parse_args()
     if args.one_at_a_time:
-        latency(args.db, args.one_at_a_time, args.source)
+        latency(args.db, args.one_at_a_time, args.source, args.settle)
         return
     lines, batches, skus = PRESETS[args.preset]
     size = Size(lines, batches, skus, files=1, seed=DEFAULT_SEED)
@@ -417,12 +431,13 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def latency(db: Path, n: int, source: Path | None = None) -> None:
+def latency(db: Path, n: int, source: Path | None = None, settle: float = 0.0) -> None:
     """Serve the warehouse `db` and measure `n` requests of each kind, one at a time."""
     with tempfile.TemporaryDirectory(prefix="http-latency-") as folder:
         port = free_port()
         server = start_server(db, Path(folder) / "outbox", port, source)
         try:
+            time.sleep(settle)
             print(
                 f"{db} ({db.stat().st_size / 1e6:.0f} MB), {n} of each, one at a time; "
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
@@ -438,6 +453,7 @@ def latency(db: Path, n: int, source: Path | None = None) -> None:
                     f"| {dict(sorted(tally.statuses.items()))} |",
                     flush=True,
                 )
+            print(f"server memory {_memory_of(server.pid)}")
         finally:
             server.terminate()
             server.wait(timeout=60)
