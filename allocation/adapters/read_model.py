@@ -5,9 +5,9 @@ DuckDB answers a look-up of one batch, SKU or order by scanning a column of mill
 shares). A `ReadModel` loads the tables those look-ups read (batches, allocations, order lines)
 once per publication, a copy sorted by each key looked up, and a dictionary of where each key's
 rows are: a look-up is a dictionary look-up and a slice (no Polars query, whose start alone
-costs more than the look-up). It answers the four holdings
-reads of the `Warehouse` interface (`HoldingsReads`) with the same rows, columns and order as
-the DuckDB reads, for the one publication it was loaded from.
+costs more than the look-up). It answers the four holdings reads of the `Warehouse` interface
+(`HoldingsReads`) with the same rows, columns and order as the DuckDB reads, for the one
+publication it was loaded from.
 
 An allocation's SKU is its batch's (an invariant `check_invariants` verifies after every night),
 so a batch's allocations are found among its SKU's rather than through an index of their own.
