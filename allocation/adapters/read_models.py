@@ -15,10 +15,13 @@ a stale one is dropped before the next is built. A warehouse with more rows than
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from typing import Final
+
+import duckdb
 
 from allocation.adapters import snapshot
 from allocation.adapters.read_model import ReadModel, rows_in
@@ -47,6 +50,7 @@ class ReadModels:
         self._too_big: Publication | None = None
         self._stop = threading.Event()
         self._builder: threading.Thread | None = None
+        self._loading: duckdb.DuckDBPyConnection | None = None
 
     def current(self) -> ReadModel | None:
         """The model of the publication at the analysts' path now, if it is built."""
@@ -61,8 +65,12 @@ class ReadModels:
         self._builder.start()
 
     def stop(self) -> None:
-        """Stop building (a build under way is finished first) and drop the model."""
+        """Stop building (a build under way is interrupted) and drop the model."""
         self._stop.set()
+        loading = self._loading
+        if loading is not None:
+            with contextlib.suppress(duckdb.Error):  # (the load may have ended meanwhile)
+                loading.interrupt()  # (a 10M-line warehouse takes a minute to load)
         if self._builder is not None:
             self._builder.join()
         self._model = None
@@ -72,6 +80,8 @@ class ReadModels:
             try:
                 self.build_if_due()
             except Exception:  # a failed build leaves reads on DuckDB; the next one may succeed
+                if self._stop.is_set():
+                    return  # interrupted by `stop`
                 _log.exception("building the read model failed")
                 self._stop.wait(1.0)
 
@@ -93,7 +103,11 @@ class ReadModels:
                 self._too_big = published
                 _log.warning("no read model: %d rows, more than %d", rows, self._max_rows)
                 return
-            model = ReadModel(cursor, published)
+            self._loading = cursor
+            try:
+                model = ReadModel(cursor, published)
+            finally:
+                self._loading = None
         self._last_build = time.perf_counter() - started
         self._model = model
         _log.info(
