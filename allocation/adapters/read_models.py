@@ -10,7 +10,9 @@ A model is built once its publication is at least as old as the last build took:
 steady stream of commits (a write every half second, say), a build that would be stale before
 it finished is not begun, and the CPU is left to the writes and reads. Only one model is held:
 a stale one is dropped before the next is built. A warehouse with more rows than `max_rows`
-(all three tables together) gets no model, and its reads all stay on DuckDB.
+(all three tables together; `ALLOCATION_HTTP_READ_MODEL_ROWS` for the server) gets no model,
+and its reads all stay on DuckDB. Resident memory with a model: about 0.5 GB more for the
+1M-line warehouse (2M rows), 5.7 GB for the 10M-line one (20M rows; benchmarks/RESULTS-http.md).
 """
 
 from __future__ import annotations
@@ -27,12 +29,6 @@ from allocation.adapters import snapshot
 from allocation.adapters.read_model import ReadModel, rows_in
 from allocation.adapters.snapshot_readers import Publication, SnapshotReaders
 
-MAX_ROWS: Final = 30_000_000
-"""Rows (batches, allocations and order lines together) beyond which no model is built.
-
-About 1.5 GB of memory for 20M rows (the 10M-line warehouse), 160 MB for 2M (see
-benchmarks/RESULTS-http.md); twice that for a moment while a build sorts.
-"""
 LOOK_EVERY: Final = 0.05
 """Seconds between looks at the analysts' path for a newer publication."""
 
@@ -42,7 +38,7 @@ _log = logging.getLogger(__name__)
 class ReadModels:
     """The `ReadModel` of the latest publication of `readers`' snapshot, kept up to date."""
 
-    def __init__(self, readers: SnapshotReaders, *, max_rows: int = MAX_ROWS) -> None:
+    def __init__(self, readers: SnapshotReaders, *, max_rows: int) -> None:
         self._readers = readers
         self._max_rows = max_rows
         self._model: ReadModel | None = None

@@ -129,7 +129,7 @@ def test_an_orders_allocations_and_lines_are_the_same_rows_in_the_same_order(
     for order in orders:
         assert_frame_equal(model.held_by_order(order), warehouse.held_by_order(order))
         assert_frame_equal(model.line_holdings(order), warehouse.line_holdings(order))
-        for sku in skus[:5]:
+        for sku in skus[:2]:
             assert_frame_equal(model.held_by_order(order, sku), warehouse.held_by_order(order, sku))
             assert_frame_equal(model.line_holdings(order, sku), warehouse.line_holdings(order, sku))
 
@@ -183,7 +183,7 @@ def test_the_model_is_current_only_until_the_next_publication(db: Path, tmp_path
     copy = tmp_path / "w.duckdb"
     copy.write_bytes(db.read_bytes())
     readers = SnapshotReaders(copy)
-    models = ReadModels(readers)
+    models = ReadModels(readers, max_rows=1_000_000)
     try:
         assert models.current() is None
         models.build_if_due()

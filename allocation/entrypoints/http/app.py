@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.readers = SnapshotReaders(settings.db, at_once=os.cpu_count() or 1)
-    app.state.models = ReadModels(app.state.readers)
+    app.state.models = ReadModels(app.state.readers, max_rows=settings.http_read_model_rows)
     for module in (batches, allocations, lookups):
         app.include_router(module.router)
     install_handlers(app)
