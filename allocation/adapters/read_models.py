@@ -96,8 +96,9 @@ class ReadModels:
         with self._readers.publication_read() as (published, cursor):
             rows = rows_in(cursor)
             if rows > self._max_rows:
+                if self._too_big is None:  # (said once, not at every commit)
+                    _log.warning("no read model: %d rows, more than %d", rows, self._max_rows)
                 self._too_big = published
-                _log.warning("no read model: %d rows, more than %d", rows, self._max_rows)
                 return
             self._loading = cursor
             try:
