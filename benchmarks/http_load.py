@@ -1,12 +1,16 @@
 """Load the HTTP service on a 1M-line warehouse: concurrent reads, then reads mixed with writes.
 
 Builds the warehouse with one real night (`allocation run` on `pipeline.py`'s synthetic inbox),
-starts `allocation serve` on a free loopback port, then runs two bounded phases of `--seconds`
-each: `--clients` threads reading in a loop (a batch by reference, a SKU's batches, an order's
-lines, an order's allocations, chosen at random from the inputs), then the same readers plus
-`--writers` threads allocating a new one-unit line and deallocating it again. It prints each
-phase's throughput and p50 / p99 latency per kind, and any status other than the expected ones.
-Afterwards the server is stopped and `allocation check` must be clean.
+starts `allocation serve` on a free loopback port, gives it `--settle` seconds (to build its read
+model), then runs two bounded phases of `--seconds` each: `--clients` keep-alive connections
+reading in a loop (a batch by reference, a SKU's batches, an order's lines, an order's
+allocations, chosen at random from the inputs), then the same readers plus `--writers`
+connections allocating a new one-unit line and deallocating it again. The client is one thread
+of asyncio coroutines writing HTTP/1.1 by hand (the cheapest client per request: it shares the
+cores with the server); each phase prints the CPU the client and the server used, in cores, and
+the server's memory. It prints each phase's throughput and p50 / p99 latency per kind, and any
+status other than the expected ones. Afterwards the server is stopped and `allocation check`
+must be clean.
 
     .venv/bin/python benchmarks/http_load.py                    # 1M lines, 30 s per phase
     .venv/bin/python benchmarks/http_load.py --preset small --seconds 10
@@ -14,9 +18,11 @@ Afterwards the server is stopped and `allocation check` must be clean.
     .venv/bin/python benchmarks/http_load.py --db /tmp/10m/w.duckdb --one-at-a-time 20
 
 `--one-at-a-time N` measures latency rather than load, on a warehouse that exists (a 10M-line
-one, say): after a few reads to warm the server, N requests of each kind one after another
-(the four reads; allocating a one-unit line, deallocating it, and deleting by force a batch
-that holds allocations), their p50 / p99 / max. It changes the warehouse: use a copy.
+one, say): after `--settle` seconds and a few reads to warm the server, N reads of each kind
+before any write ("no write yet": the server's read model of the snapshot may be built), then N
+requests of each kind one after another (the four reads; allocating a one-unit line,
+deallocating it, and deleting by force a batch that holds allocations), their p50 / p99 / max.
+It changes the warehouse: use a copy.
 
 Everything listens on and talks to 127.0.0.1 only.
 """
@@ -24,8 +30,12 @@ Everything listens on and talks to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import random
+import re
+import resource
 import shutil
 import socket
 import statistics
@@ -39,6 +49,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -147,6 +158,18 @@ def one_at_a_time(base: str, db: Path, n: int) -> dict[str, Tally]:
         for _ in range(3):  # the server warm: its snapshot open, its code loaded
             client.get(f"/batch/{names.references[0]}")
             client.get("/batch", params={"sku": names.skus[0]})
+        for _ in range(n):  # reads before any write (the server may have built a read model)
+            for kind, path, params in (
+                ("GET /batch/{ref}", f"/batch/{pick.choice(names.references)}", {}),
+                ("GET /batch?sku=", "/batch", {"sku": pick.choice(names.skus)}),
+                ("GET /orders/{id}", f"/orders/{pick.choice(names.orders)}", {}),
+                (
+                    "GET /allocations?order_id=",
+                    "/allocations",
+                    {"order_id": pick.choice(names.orders)},
+                ),
+            ):
+                timed(f"{kind}, no write yet", client, "GET", path, params=params)
         for i in range(n):
             timed("GET /batch/{ref}", client, "GET", f"/batch/{pick.choice(names.references)}")
             timed(
@@ -203,68 +226,138 @@ def start_server(
     raise RuntimeError("allocation serve did not answer within 120 s")
 
 
-def reader(base: str, names: Names, until: float, tally: Tally, seed: int) -> None:
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a request costs the client a write and two reads.
+
+    The client shares the two cores with the server, so it does the least per request: no
+    HTTP library, no parsing beyond the status and `Content-Length` (the server sends it).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, target: str, body: bytes = b"", auth: bool = False) -> str:
+        """Send one request and read its answer whole; its status (or the error's name)."""
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if auth:
+            head += f"Authorization: Bearer {TOKEN}\r\n"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        try:
+            if self.streams is None:
+                self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+            reading, writing = self.streams
+            writing.write(head.encode() + b"\r\n" + body)
+            answer = await reading.readuntil(b"\r\n\r\n")
+            length = _CONTENT_LENGTH.search(answer)
+            if length is not None:
+                await reading.readexactly(int(length[1]))
+            return answer[9:12].decode()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            self.close()
+            return type(error).__name__
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+_CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+
+
+async def reader(port: int, names: Names, until: float, tally: Tally, seed: int) -> None:
     """Read in a loop until `until`: one of four look-ups, at random."""
     pick = random.Random(seed)
-    with httpx.Client(base_url=base, timeout=60) as client:
-        while time.monotonic() < until:
-            choice = pick.randrange(4)
-            if choice == 0:
-                path, params = f"/batch/{pick.choice(names.references)}", {}
-            elif choice == 1:
-                path, params = "/batch", {"sku": pick.choice(names.skus)}
-            elif choice == 2:
-                path, params = f"/orders/{pick.choice(names.orders)}", {}
-            else:
-                path, params = "/allocations", {"order_id": pick.choice(names.orders)}
-            started = time.perf_counter()
-            try:
-                status = str(client.get(path, params=params).status_code)
-            except httpx.HTTPError as error:
-                status = type(error).__name__
-            tally.add(time.perf_counter() - started, status)
+    connection = Connection(port)
+    while time.monotonic() < until:
+        choice = pick.randrange(4)
+        if choice == 0:
+            target = f"/batch/{quote(pick.choice(names.references))}"
+        elif choice == 1:
+            target = f"/batch?sku={quote(pick.choice(names.skus))}"
+        elif choice == 2:
+            target = f"/orders/{quote(pick.choice(names.orders))}"
+        else:
+            target = f"/allocations?order_id={quote(pick.choice(names.orders))}"
+        started = time.perf_counter()
+        status = await connection.request("GET", target)
+        tally.add(time.perf_counter() - started, status)
+    connection.close()
 
 
-def writer(base: str, names: Names, until: float, tally: Tally, seed: int) -> None:
+async def writer(port: int, names: Names, until: float, tally: Tally, seed: int) -> None:
     """Allocate a new one-unit line, then (if allocated) deallocate it, until `until`."""
     pick = random.Random(seed)
-    with httpx.Client(base_url=base, timeout=60, headers=WRITE) as client:
-        while time.monotonic() < until:
-            order_id = f"LOAD-{uuid.uuid4().hex[:12]}"
-            line = {"order_id": order_id, "sku": pick.choice(names.skus), "qty": 1}
-            if send(client, tally, "POST", "/allocations", line) in ("201", "200"):
-                send(client, tally, "DELETE", f"/allocations/{order_id}", None)
+    connection = Connection(port)
+    while time.monotonic() < until:
+        order_id = f"LOAD-{uuid.uuid4().hex[:12]}"
+        line = {"order_id": order_id, "sku": pick.choice(names.skus), "qty": 1}
+        if await send(connection, tally, "POST", "/allocations", json.dumps(line).encode()) in (
+            "201",
+            "200",
+        ):
+            await send(connection, tally, "DELETE", f"/allocations/{quote(order_id)}")
+    connection.close()
 
 
-def send(
-    client: httpx.Client, tally: Tally, method: str, path: str, body: dict[str, object] | None
+async def send(
+    connection: Connection, tally: Tally, method: str, target: str, body: bytes = b""
 ) -> str:
-    """One write, timed and tallied; its status (or the transport error's name)."""
+    """One write, timed and tallied; its status (or the error's name)."""
     started = time.perf_counter()
-    try:
-        status = str(client.request(method, path, json=body).status_code)
-    except httpx.HTTPError as error:
-        status = type(error).__name__
+    status = await connection.request(method, target, body, auth=True)
     tally.add(time.perf_counter() - started, status)
     return status
 
 
-def phase(base: str, names: Names, seconds: float, clients: int, writers: int) -> dict[str, Tally]:
-    """Run readers (and writers) for `seconds`; their tallies."""
+def phase(port: int, names: Names, seconds: float, clients: int, writers: int) -> dict[str, Tally]:
+    """Run readers (and writers) for `seconds`, as coroutines of one thread; their tallies."""
     tallies = {"read": Tally(), "write": Tally()}
     until = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=reader, args=(base, names, until, tallies["read"], n))
-        for n in range(clients)
-    ] + [
-        threading.Thread(target=writer, args=(base, names, until, tallies["write"], 1000 + n))
-        for n in range(writers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+
+    async def everyone() -> None:
+        await asyncio.gather(
+            *(reader(port, names, until, tallies["read"], n) for n in range(clients)),
+            *(writer(port, names, until, tallies["write"], 1000 + n) for n in range(writers)),
+        )
+
+    asyncio.run(everyone())
     return tallies
+
+
+class CpuShares:
+    """The CPU the client (this process) and the server used over a phase, in cores."""
+
+    def __init__(self, server: int) -> None:
+        self.server = server
+        self.started = (time.monotonic(), _own_cpu(), _cpu_of(server))
+
+    def __str__(self) -> str:
+        wall = time.monotonic() - self.started[0]
+        client = (_own_cpu() - self.started[1]) / wall
+        server = (_cpu_of(self.server) - self.started[2]) / wall
+        return (
+            f"CPU over the phase, in cores of {os.cpu_count()}: client {client:.2f}, "
+            f"server {server:.2f}; server memory {_memory_of(self.server)}"
+        )
+
+
+def _own_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _memory_of(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = dict(re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status))
+    return f"{int(found['VmRSS']) / 1024:.0f} MB (peak {int(found['VmHWM']) / 1024:.0f} MB)"
 
 
 def report(name: str, tallies: dict[str, Tally], seconds: float) -> None:
@@ -284,15 +377,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="1m")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
-    parser.add_argument("--clients", type=int, default=8, help="reading threads")
-    parser.add_argument("--writers", type=int, default=2, help="writing threads (phase 2)")
+    parser.add_argument("--clients", type=int, default=8, help="reading connections")
+    parser.add_argument("--writers", type=int, default=2, help="writing connections (phase 2)")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds the server has before the reads"
+    )
     parser.add_argument("--db", type=Path, help="use this warehouse (built from the preset)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--one-at-a-time", type=int, metavar="N", help="latency, not load")
     parser.add_argument("--source", type=Path, help="serve the package in this tree instead")
     args = parser.parse_args()
     if args.one_at_a_time:
-        latency(args.db, args.one_at_a_time, args.source)
+        latency(args.db, args.one_at_a_time, args.source, args.settle)
         return
     lines, batches, skus = PRESETS[args.preset]
     size = Size(lines, batches, skus, files=1, seed=DEFAULT_SEED)
@@ -306,8 +402,8 @@ def main() -> None:
                 shutil.copy(db, args.db)
         port = free_port()
         server = start_server(db, root / "outbox", port, args.source)
-        base = f"http://127.0.0.1:{port}"
         try:
+            time.sleep(args.settle)
             print(f"\n{args.clients} readers, {args.writers} writers in phase 2, {args.seconds} s")
             print(
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
@@ -315,9 +411,13 @@ def main() -> None:
             )
             print("| phase | kind | requests | per s | p50 ms | p99 ms | max ms | statuses |")
             print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-            report("reads", phase(base, names, args.seconds, args.clients, 0), args.seconds)
-            mixed = phase(base, names, args.seconds, args.clients, args.writers)
+            shares = CpuShares(server.pid)
+            report("reads", phase(port, names, args.seconds, args.clients, 0), args.seconds)
+            print(f"reads: {shares}", flush=True)
+            shares = CpuShares(server.pid)
+            mixed = phase(port, names, args.seconds, args.clients, args.writers)
             report("reads + writes", mixed, args.seconds)
+            print(f"reads + writes: {shares}", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -331,12 +431,13 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def latency(db: Path, n: int, source: Path | None = None) -> None:
+def latency(db: Path, n: int, source: Path | None = None, settle: float = 0.0) -> None:
     """Serve the warehouse `db` and measure `n` requests of each kind, one at a time."""
     with tempfile.TemporaryDirectory(prefix="http-latency-") as folder:
         port = free_port()
         server = start_server(db, Path(folder) / "outbox", port, source)
         try:
+            time.sleep(settle)
             print(
                 f"{db} ({db.stat().st_size / 1e6:.0f} MB), {n} of each, one at a time; "
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
@@ -352,6 +453,7 @@ def latency(db: Path, n: int, source: Path | None = None) -> None:
                     f"| {dict(sorted(tally.statuses.items()))} |",
                     flush=True,
                 )
+            print(f"server memory {_memory_of(server.pid)}")
         finally:
             server.terminate()
             server.wait(timeout=60)

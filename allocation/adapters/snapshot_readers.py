@@ -72,11 +72,17 @@ class SnapshotReaders:
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the latest published snapshot, for the block (FileNotFoundError if none)."""
+        with self.publication_read() as (_, cursor):
+            yield cursor
+
+    @contextmanager
+    def publication_read(self) -> Iterator[tuple[Publication, duckdb.DuckDBPyConnection]]:
+        """The latest publication and a cursor on its snapshot, for the block (as `cursor`)."""
         with self._at_once:
             opened, cursor = self._take()
             try:
                 cursor.execute(f"USE {_CATALOG}")
-                yield cursor
+                yield opened.published, cursor
             finally:
                 self._give_back(opened, cursor)
 

@@ -11,12 +11,35 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
-from allocation.adapters.warehouse import Warehouse
+import polars as pl
+
 from allocation.domain import Batch, LineKey
 from allocation.domain.rules import SHORT
 from allocation.domain.status import AllocationStatus, LineStatus
+
+
+class HoldingsReads(Protocol):
+    """The reads the look-ups below need: a `Warehouse`'s, or a server's in-memory read model."""
+
+    def batches(self, *, sku: str | None = None, reference: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.batches`."""
+        ...
+
+    def held_on_batches(
+        self, *, sku: str | None = None, reference: str | None = None
+    ) -> pl.DataFrame:
+        """As `Warehouse.held_on_batches`."""
+        ...
+
+    def held_by_order(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.held_by_order`."""
+        ...
+
+    def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.line_holdings`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -58,15 +81,16 @@ class LineState:
 
 
 def stock(
-    warehouse: Warehouse, *, sku: str | None = None, reference: str | None = None
+    warehouse: HoldingsReads, *, sku: str | None = None, reference: str | None = None
 ) -> list[tuple[Batch, tuple[Held, ...]]]:
     """Batches (by reference) as domain objects carrying their allocations, and those."""
-    batches = warehouse.batches(sku=sku, reference=reference).sort("reference")
+    batches = warehouse.batches(sku=sku, reference=reference).iter_rows(named=True)
     held: dict[str, list[Held]] = defaultdict(list)
     for held_row in warehouse.held_on_batches(sku=sku, reference=reference).iter_rows(named=True):
         held[held_row["batch_ref"]].append(_held(held_row))
     found = []
-    for row in batches.iter_rows(named=True):
+    # (Sorted here rather than by Polars: a SKU has a few batches, fewer than a query costs.)
+    for row in sorted(batches, key=lambda row: str(row["reference"])):
         on_batch = held[row["reference"]]
         per_line = Counter[LineKey]()
         for h in on_batch:
@@ -89,13 +113,13 @@ def stock_of(batch: Batch, held: Sequence[Held], *, with_allocations: bool) -> B
     )
 
 
-def held_by(warehouse: Warehouse, order_id: str, sku: str | None = None) -> tuple[Held, ...]:
+def held_by(warehouse: HoldingsReads, order_id: str, sku: str | None = None) -> tuple[Held, ...]:
     """What an order (or one of its lines) holds, batch by batch."""
     rows = warehouse.held_by_order(order_id, sku)
     return tuple(_held(row) for row in rows.iter_rows(named=True))
 
 
-def line_states(warehouse: Warehouse, order_id: str, sku: str | None = None) -> list[LineState]:
+def line_states(warehouse: HoldingsReads, order_id: str, sku: str | None = None) -> list[LineState]:
     """An order's lines (or one), in arrival order, with what each holds and lacks."""
     states = []
     for row in warehouse.line_holdings(order_id, sku).iter_rows(named=True):

@@ -21,6 +21,7 @@ from allocation.service_layer.errors import Conflict, NotFound
 from allocation.service_layer.holdings import (
     BatchStock,
     Held,
+    HoldingsReads,
     LineState,
     held_by,
     line_states,
@@ -98,7 +99,7 @@ def add_batch(
 
 
 def list_batches(
-    warehouse: Warehouse, sku: str | None = None, in_stock: bool | None = None
+    warehouse: HoldingsReads, sku: str | None = None, in_stock: bool | None = None
 ) -> list[BatchStock]:
     """List batches by SKU, each SKU's in preference order; only in stock or inbound if asked."""
     found = sorted(stock(warehouse, sku=sku), key=lambda s: (s[0].sku, batch_preference(s[0])))
@@ -109,7 +110,7 @@ def list_batches(
     ]
 
 
-def show_batch(warehouse: Warehouse, reference: str) -> BatchStock:
+def show_batch(warehouse: HoldingsReads, reference: str) -> BatchStock:
     """Show a batch: each allocation it holds, and its available quantity."""
     found = stock(warehouse, reference=reference)
     if not found:
@@ -236,7 +237,7 @@ def deallocate(
 # --- look-ups ------------------------------------------------------------------------------
 
 
-def show_lines(warehouse: Warehouse, order_id: str) -> list[LineState]:
+def show_lines(warehouse: HoldingsReads, order_id: str) -> list[LineState]:
     """Show every line of an order, in arrival order."""
     lines = line_states(warehouse, order_id)
     if not lines:
@@ -284,7 +285,7 @@ def deallocate_batch(
 
 
 def list_allocations(
-    warehouse: Warehouse,
+    warehouse: HoldingsReads,
     order_id: str | None = None,
     sku: str | None = None,
     batch_ref: str | None = None,

@@ -8,27 +8,34 @@ refuse the second as a transaction conflict) under the same bound.
 
 Reads use the published snapshot, which the app keeps open between requests (`SnapshotReaders`:
 a cursor per read, the newest snapshot opened when one is published, the previous one closed
-once no read uses it). A snapshot held by readers never makes a writer wait.
+once no read uses it). A snapshot held by readers never makes a writer wait. Look-ups of
+batches, allocations and order lines use the in-memory model of the latest publication once it
+is built (`ReadModels`), the snapshot until then.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.entrypoints.cli import warehouse_at
 from allocation.service_layer.errors import NotFound
+from allocation.service_layer.holdings import HoldingsReads
+
+T = TypeVar("T")
 
 _turns = threading.Lock()
 """One unit of work on the warehouse at a time in this process (see `writing`)."""
@@ -36,7 +43,11 @@ _turns = threading.Lock()
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <ALLOCATION_API_TOKEN>`")
 
 
-def settings_of(request: Request) -> Settings:
+# The dependencies are coroutines, though they never wait: FastAPI runs a plain function in its
+# thread pool, a hand-over that costs a read more than the look-up itself.
+
+
+async def settings_of(request: Request) -> Settings:
     """The settings the app was made with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -45,13 +56,22 @@ def settings_of(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 
 
-def readers_of(request: Request) -> SnapshotReaders:
+async def readers_of(request: Request) -> SnapshotReaders:
     """The published snapshot the app keeps open for reads."""
     readers: SnapshotReaders = request.app.state.readers
     return readers
 
 
 ReadersDep = Annotated[SnapshotReaders, Depends(readers_of)]
+
+
+async def models_of(request: Request) -> ReadModels:
+    """The in-memory read model of the latest publication the app keeps (when built)."""
+    models: ReadModels = request.app.state.models
+    return models
+
+
+ModelsDep = Annotated[ReadModels, Depends(models_of)]
 
 
 def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
@@ -65,7 +85,7 @@ def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials |
         )
 
 
-def token_for_writes(
+async def token_for_writes(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -73,7 +93,7 @@ def token_for_writes(
     _check_token(settings, credentials)
 
 
-def token_for_reads(
+async def token_for_reads(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -109,6 +129,26 @@ def reading(readers: SnapshotReaders) -> Iterator[DuckDBWarehouse]:
                 f"no warehouse at {readers.path}: give --db or set ALLOCATION_DB"
             ) from None
         yield warehouse
+
+
+async def read_holdings(
+    readers: SnapshotReaders, models: ReadModels, read: Callable[[HoldingsReads], T]
+) -> T:
+    """`read` what batches, allocations and order lines hold now, for one read request.
+
+    On the in-memory model of the latest publication when it is built: a look-up in memory,
+    answered at once. Else on the snapshot, as `reading` gives it, in the thread pool (DuckDB
+    takes milliseconds). Either way the latest publication.
+    """
+    model = models.current()
+    if model is not None:
+        return read(model)
+    return await run_in_threadpool(_read_snapshot, readers, read)
+
+
+def _read_snapshot(readers: SnapshotReaders, read: Callable[[HoldingsReads], T]) -> T:
+    with reading(readers) as warehouse:
+        return read(warehouse)
 
 
 @contextmanager

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from allocation.entrypoints.http.access import (
+    ModelsDep,
     ReadersDep,
     SettingsDep,
     outbox,
-    reading,
+    read_holdings,
     token_for_reads,
     token_for_writes,
     writing,
@@ -54,15 +55,17 @@ def allocate(
 
 
 @router.get("", dependencies=[Depends(token_for_reads)])
-def list_allocations(
+async def list_allocations(
     readers: ReadersDep,
+    models: ModelsDep,
     order_id: Annotated[str | None, Query()] = None,
     sku: Annotated[str | None, Query()] = None,
     batch_ref: Annotated[str | None, Query()] = None,
 ) -> list[Held]:
     """What is held now, picked and reserved, optionally for one order, SKU and/or batch."""
-    with reading(readers) as warehouse:
-        return operations.list_allocations(warehouse, order_id, sku, batch_ref)
+    return await read_holdings(
+        readers, models, lambda on: operations.list_allocations(on, order_id, sku, batch_ref)
+    )
 
 
 @router.delete(

@@ -10,6 +10,7 @@ from typing import Final
 
 from fastapi import FastAPI
 
+from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.config import Settings
 from allocation.entrypoints.http import allocations, batches, lookups
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.readers = SnapshotReaders(settings.db, at_once=os.cpu_count() or 1)
+    app.state.models = ReadModels(app.state.readers, max_rows=settings.http_read_model_rows)
     for module in (batches, allocations, lookups):
         app.include_router(module.router)
     install_handlers(app)
@@ -39,11 +41,14 @@ def create_app(settings: Settings) -> FastAPI:
 async def _snapshot_kept_open(app: FastAPI) -> AsyncIterator[None]:
     """While serving, let go of a stale snapshot even when no read comes to notice it.
 
+    And build the read model of each publication in the background (`ReadModels`).
+
     A night or a command publishing from another process does not tell the server; without
     this, an idle server would hold the old snapshot, and the next writer would have to copy
     the whole file rather than bring its spare up to date.
     """
     readers: SnapshotReaders = app.state.readers
+    models: ReadModels = app.state.models
     stop = threading.Event()
 
     def let_go_while_serving() -> None:
@@ -52,9 +57,11 @@ async def _snapshot_kept_open(app: FastAPI) -> AsyncIterator[None]:
 
     watcher = threading.Thread(target=let_go_while_serving, name="snapshot-watcher", daemon=True)
     watcher.start()
+    models.start()
     try:
         yield
     finally:
         stop.set()
+        models.stop()
         watcher.join()
         readers.close()

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from allocation.entrypoints.http.access import (
+    ModelsDep,
     ReadersDep,
     SettingsDep,
     outbox,
-    reading,
+    read_holdings,
     token_for_reads,
     token_for_writes,
     writing,
@@ -40,19 +41,17 @@ def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> Bat
 
 
 @router.get("", dependencies=[Depends(token_for_reads)])
-def list_batches(
-    readers: ReadersDep, sku: Annotated[str | None, Query()] = None
+async def list_batches(
+    readers: ReadersDep, models: ModelsDep, sku: Annotated[str | None, Query()] = None
 ) -> list[BatchStock]:
     """Batches with purchased, picked, reserved and available units, in preference order."""
-    with reading(readers) as warehouse:
-        return operations.list_batches(warehouse, sku)
+    return await read_holdings(readers, models, lambda on: operations.list_batches(on, sku))
 
 
 @router.get("/{reference}", dependencies=[Depends(token_for_reads)])
-def show_batch(reference: str, readers: ReadersDep) -> BatchStock:
+async def show_batch(reference: str, readers: ReadersDep, models: ModelsDep) -> BatchStock:
     """One batch with its allocations (404 if there is no such batch)."""
-    with reading(readers) as warehouse:
-        return operations.show_batch(warehouse, reference)
+    return await read_holdings(readers, models, lambda on: operations.show_batch(on, reference))
 
 
 @router.delete(

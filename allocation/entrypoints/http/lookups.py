@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from allocation.domain.status import RunStatus
-from allocation.entrypoints.http.access import ReadersDep, reading, token_for_reads
+from allocation.entrypoints.http.access import (
+    ModelsDep,
+    ReadersDep,
+    read_holdings,
+    reading,
+    token_for_reads,
+)
 from allocation.entrypoints.http.bodies import Health
 from allocation.entrypoints.http.errors import ERRORS
 from allocation.service_layer import operations
@@ -18,10 +24,9 @@ router = APIRouter(responses=ERRORS, dependencies=[Depends(token_for_reads)])
 
 
 @router.get("/orders/{order_id}", tags=["orders"])
-def show_order(order_id: str, readers: ReadersDep) -> list[LineState]:
+async def show_order(order_id: str, readers: ReadersDep, models: ModelsDep) -> list[LineState]:
     """An order's lines: qty, status, picked, reserved, short (404 for an unknown order)."""
-    with reading(readers) as warehouse:
-        return operations.show_lines(warehouse, order_id)
+    return await read_holdings(readers, models, lambda on: operations.show_lines(on, order_id))
 
 
 @router.get("/runs", tags=["runs"])

@@ -28,4 +28,4 @@ def serve(settings: Settings, host: str, port: int) -> None:
             f"refusing to serve on {host}, beyond this machine, without a token: "
             "set ALLOCATION_API_TOKEN"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,218 @@
+"""The server's in-memory read model answers every holdings look-up as the DuckDB reads do.
+
+Real warehouse files: two nights on a seeded inbox of many SKUs (picks, reservations on
+inbound batches, shortages, a cancellation), then operators' changes; every look-up key of
+the warehouse, and keys it does not have, asked of both.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from warehouses import nights_into
+
+from allocation.adapters import snapshot
+from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.read_model import ReadModel
+from allocation.adapters.read_models import ReadModels
+from allocation.adapters.snapshot_readers import SnapshotReaders
+from allocation.adapters.storage import open_storage
+from allocation.adapters.warehouse import DuckDBWarehouse
+from allocation.service_layer import operations
+
+SKUS = [f"SKU-{n}" for n in range(12)]
+
+
+def seeded_night(seed: int, orders: int) -> dict[str, str]:
+    """An inbox night: batches in stock and inbound of a dozen SKUs, lines of many orders."""
+    pick = random.Random(seed)
+    batches = ["reference,sku,purchased_quantity,eta"]
+    for n in range(30):
+        eta = "" if pick.random() < 0.5 else f"2027-01-{pick.randrange(1, 28):02d}"
+        batches.append(f"b{seed}-{n},{pick.choice(SKUS)},{pick.randrange(0, 40)},{eta}")
+    lines = ["order_id,sku,qty,priority,ordered_at"]
+    for n in range(orders):
+        for sku in pick.sample(SKUS, pick.randrange(1, 4)):
+            lines.append(f"o{seed}-{n},{sku},{pick.randrange(1, 15)},{pick.randrange(3)},")
+    return {
+        f"batches/n{seed}.csv": "\n".join(batches) + "\n",
+        f"order_lines/n{seed}.csv": "\n".join(lines) + "\n",
+    }
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("read-model")
+    second = seeded_night(2, 40) | {"cancellations/n2.csv": "order_id,sku\no1-3,\n"}
+    path = nights_into(root, [seeded_night(1, 60), second], date(2026, 12, 1))
+    outbox = ParquetPublisher(open_storage(str(root / "outbox")))
+    with DuckDBWarehouse(path) as warehouse:
+        operations.allocate(warehouse, outbox, "urgent-1", "SKU-3", 2, priority=5)
+    with DuckDBWarehouse(path) as warehouse:
+        operations.deallocate(warehouse, outbox, "o1-7")
+    with DuckDBWarehouse(path) as warehouse:
+        operations.add_batch(warehouse, outbox, "b-new", "SKU-NEW", 5, None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def both(db: Path) -> Iterator[tuple[ReadModel, DuckDBWarehouse]]:
+    readers = SnapshotReaders(db)
+    try:
+        with readers.publication_read() as (published, cursor):
+            model = ReadModel(cursor, published)
+        with DuckDBWarehouse.on_snapshot(readers) as warehouse:
+            yield model, warehouse
+    finally:
+        readers.close()
+
+
+def keys(warehouse: DuckDBWarehouse) -> tuple[list[str], list[str], list[str]]:
+    """Every batch reference, SKU and order id of the warehouse, and one of each it lacks."""
+    references = warehouse.batches()["reference"].to_list()
+    orders = warehouse.lines("order_id")["order_id"].unique().sort().to_list()
+    skus = sorted({*warehouse.batches()["sku"], *warehouse.lines("sku")["sku"]})
+    return [*references, "no-such-batch"], [*skus, "NO-SKU"], [*orders, "no-such-order"]
+
+
+def test_the_seeded_warehouse_has_picks_reservations_and_shortages(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    _, warehouse = both
+    statuses = set(warehouse.held_on_batches()["status"])
+    lines = warehouse.line_holdings("o1-3")
+
+    assert statuses == {"picked", "reserved"}
+    assert set(lines["status"]) == {"cancelled"}
+
+
+def test_batches_by_sku_and_by_reference_are_the_same_rows(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    model, warehouse = both
+    references, skus, _ = keys(warehouse)
+    asked = [{}, *({"sku": s} for s in skus), *({"reference": r} for r in references)]
+    asked.append({"sku": "SKU-3", "reference": references[0]})
+
+    for filters in asked:
+        assert_frame_equal(
+            model.batches(**filters).sort("reference"),
+            warehouse.batches(**filters).sort("reference"),
+        )
+
+
+def test_allocations_on_batches_are_the_same_rows_in_the_same_order(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    model, warehouse = both
+    references, skus, _ = keys(warehouse)
+    asked = [{}, *({"sku": s} for s in skus), *({"reference": r} for r in references)]
+    asked += [{"sku": sku, "reference": r} for sku in skus[:4] for r in references]
+
+    for filters in asked:
+        assert_frame_equal(model.held_on_batches(**filters), warehouse.held_on_batches(**filters))
+
+
+def test_an_orders_allocations_and_lines_are_the_same_rows_in_the_same_order(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    model, warehouse = both
+    _, skus, orders = keys(warehouse)
+
+    for order in orders:
+        assert_frame_equal(model.held_by_order(order), warehouse.held_by_order(order))
+        assert_frame_equal(model.line_holdings(order), warehouse.line_holdings(order))
+        for sku in skus[:2]:
+            assert_frame_equal(model.held_by_order(order, sku), warehouse.held_by_order(order, sku))
+            assert_frame_equal(model.line_holdings(order, sku), warehouse.line_holdings(order, sku))
+
+
+def test_the_services_answers_are_the_same_on_the_model(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    model, warehouse = both
+    references, skus, orders = keys(warehouse)
+
+    assert operations.list_batches(model) == operations.list_batches(warehouse)
+    for sku in skus:
+        assert operations.list_batches(model, sku) == operations.list_batches(warehouse, sku)
+        assert operations.list_allocations(model, sku=sku) == operations.list_allocations(
+            warehouse, sku=sku
+        )
+    for reference in references[:-1]:
+        assert operations.show_batch(model, reference) == operations.show_batch(
+            warehouse, reference
+        )
+    for order in orders[:-1]:
+        assert operations.show_lines(model, order) == operations.show_lines(warehouse, order)
+        assert operations.list_allocations(model, order) == operations.list_allocations(
+            warehouse, order
+        )
+
+
+def test_a_line_with_nothing_held_has_zero_picked_and_reserved(
+    both: tuple[ReadModel, DuckDBWarehouse],
+) -> None:
+    model, _ = both
+
+    holdings = model.line_holdings("o1-7")
+
+    assert holdings.height > 0
+    assert holdings.select(pl.col("picked", "reserved").sum()).row(0) == (0, 0)
+
+
+def built_within(models: ReadModels, seconds: float) -> ReadModel | None:
+    """The current model once built (a build waits for a publication to settle), else None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        models.build_if_due()
+        if (model := models.current()) is not None:
+            return model
+        time.sleep(0.02)
+    return None
+
+
+def test_the_model_is_current_only_until_the_next_publication(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    readers = SnapshotReaders(copy)
+    models = ReadModels(readers, max_rows=1_000_000)
+    try:
+        assert models.current() is None
+        models.build_if_due()
+        model = models.current()
+        assert model is not None
+        assert model.published == snapshot.publication(copy)
+
+        with DuckDBWarehouse(copy) as warehouse:
+            operations.add_batch(
+                warehouse, ParquetPublisher(open_storage(str(tmp_path))), "b-x", "S", 1, None
+            )
+        stale = models.current()
+        rebuilt = built_within(models, seconds=10)
+    finally:
+        models.stop()
+        readers.close()
+
+    assert stale is None
+    assert rebuilt is not None
+    assert rebuilt.batches(reference="b-x").height == 1
+
+
+def test_no_model_is_built_for_a_warehouse_over_the_row_limit(db: Path) -> None:
+    readers = SnapshotReaders(db)
+    models = ReadModels(readers, max_rows=10)
+    try:
+        models.build_if_due()
+        built = models.current()
+    finally:
+        readers.close()
+
+    assert built is None
