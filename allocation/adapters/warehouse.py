@@ -24,6 +24,7 @@ import polars as pl
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.snapshot_readers import SnapshotReaders
+from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
@@ -31,6 +32,7 @@ from allocation.domain.status import AllocationStatus, LineStatus
 __all__ = [
     "APPENDABLE_TABLES",
     "DuckDBWarehouse",
+    "OutputFile",
     "OverFrozen",
     "Warehouse",
     "WarehouseBusy",
@@ -193,6 +195,19 @@ class Warehouse(abc.ABC):
         allocations, pick_lists (by line number), shortages, rejects, withdrawals.
         """
 
+    def write_run_outputs(self, run_id: str, folder: Path) -> dict[str, OutputFile]:
+        """Write each of `run_outputs` to `folder/<name>.parquet` (zstd), by name.
+
+        This default goes through `run_outputs`; the DuckDB warehouse writes the files from
+        its tables directly, without reading the rows into Python.
+        """
+        files: dict[str, OutputFile] = {}
+        for name, frame in self.run_outputs(run_id).items():
+            path = folder / f"{name}.parquet"
+            frame.write_parquet(path, compression="zstd")
+            files[name] = OutputFile(path, frame.height)
+        return files
+
     # --- runs ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -276,7 +291,7 @@ class Warehouse(abc.ABC):
         """
 
 
-class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
+class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBExports, DuckDBReportReads, Warehouse):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
     Writers open a private master file; each commit is published at `path` as a snapshot that
