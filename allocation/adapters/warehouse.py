@@ -25,6 +25,7 @@ from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
+from allocation.adapters.warehouse_loads import DuckDBLoads
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
@@ -92,6 +93,15 @@ class Warehouse(abc.ABC):
     def last_arrival(self) -> int:
         """The arrival number of the last line received (0 before the first)."""
 
+    def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """The order lines (order_id, sku, qty) whose keys are among `keys`' (order_id, sku).
+
+        Only those lines are read (this default reads them all and keeps those).
+        """
+        return self.lines("order_id", "sku", "qty").join(
+            keys.select("order_id", "sku").unique(), on=["order_id", "sku"], how="semi"
+        )
+
     @abc.abstractmethod
     def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
         """An order's lines (or one), in arrival order, with the units picked and reserved.
@@ -108,6 +118,15 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def batches(self, *, sku: str | None = None, reference: str | None = None) -> pl.DataFrame:
         """Batches (reference, sku, purchased_quantity, eta), of one sku or reference if given."""
+
+    def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
+        """The batches, as `batches` gives them, of the references in `references`.
+
+        Only those batches are read (this default reads them all and keeps those).
+        """
+        return self.batches().join(
+            references.select("reference").unique(), on="reference", how="semi"
+        )
 
     @abc.abstractmethod
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
@@ -291,7 +310,9 @@ class Warehouse(abc.ABC):
         """
 
 
-class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBExports, DuckDBReportReads, Warehouse):
+class DuckDBWarehouse(
+    DuckDBReads, DuckDBWrites, DuckDBLoads, DuckDBExports, DuckDBReportReads, Warehouse
+):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
     Writers open a private master file; each commit is published at `path` as a snapshot that
