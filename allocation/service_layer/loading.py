@@ -80,11 +80,8 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     started = time.perf_counter()
     report = LoadReport(seconds={"read": 0.0, "validate": 0.0})
     seen = warehouse.ingested_hashes()
-    run_batches = _RunBatches()
-    arrivals = warehouse.last_arrival()
-    held = _HeldRejects()
-    cancellations: list[pl.DataFrame] = []
-    parsed: list[tuple[FetchedFile, ParsedFile, pl.DataFrame]] = []
+    night = _Night(warehouse, run, report, warehouse.last_arrival())
+    parsed: list[tuple[FetchedFile, int, str | None, pl.DataFrame]] = []
     for item in fetched:
         if item.content_hash in seen:
             report.files.append(_account(item, FileStatus.SKIPPED, reason="already ingested"))
@@ -95,45 +92,34 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         for step in ("read", "validate"):
             report.seconds[step] += result.seconds.get(step, 0.0)
         fault_point("after-validate")
+        # The file's own rejects are stored now; its rejects from the rules that span files
+        # are stored after every file, in the order they always were.
         rejects = result.rejects.select(REJECT_SCHEMA.names())
         warehouse.append("rejects", rejects, run_id=run.run_id)
-        if result.file_error is None and result.rows.height:
-            rows = result.rows.with_columns(file=pl.lit(result.name))
-            if result.kind == "batches":
-                load, duplicates, changed = _batches_to_load(warehouse, rows, run_batches)
-                held.batch_duplicates.append(duplicates)
-                held.sku_changes.append(changed)
-                warehouse.upsert_batches(load, run.run_id)
-            elif result.kind == "order_lines":
-                new, conflicts, duplicate_rows = lines_to_load(warehouse, rows)
-                held.line_conflicts.append(conflicts)
-                report.duplicate_lines += duplicate_rows
-                insert_lines(warehouse, run, new, after=arrivals, file=result.name)
-                arrivals += new.height
-            else:
-                cancellations.append(rows)
-            fault_point("mid-load")
-        # The file's own rejects are stored now; a file's reject rows from the rules that span
-        # files are counted now but stored after every file, in the order they always were.
-        parsed.append((item, result, rejects))
+        night.store(result)
+        # Only the accounting is kept: the file's rows are let go before the next is read.
+        parsed.append((item, result.rows_read, result.file_error, rejects))
+        del result
 
     cancelled, cancel_rejects = apply_cancellations(
-        warehouse, run, pl.concat(cancellations, how="vertical_relaxed") if cancellations else None
+        warehouse,
+        run,
+        pl.concat(night.cancellations, how="vertical_relaxed") if night.cancellations else None,
     )
     report.cancelled_lines = cancelled
-    held.cancellations.append(cancel_rejects)
-    spanning = held.in_order()
+    night.held.cancellations.append(cancel_rejects)
+    spanning = night.held.in_order()
     warehouse.append("rejects", spanning, run_id=run.run_id)
-    rejected_by_file = _rejected_rows_by_file([r for _, _, r in parsed] + [spanning])
-    for item, result, _ in parsed:
-        if result.file_error is not None:
-            account = _account(item, FileStatus.REJECTED, reason=result.file_error)
-            account.rows_read = account.rows_rejected = result.rows_read
+    rejected_by_file = _rejected_rows_by_file([r for *_, r in parsed] + [spanning])
+    for item, rows_read, file_error, _ in parsed:
+        if file_error is not None:
+            account = _account(item, FileStatus.REJECTED, reason=file_error)
+            account.rows_read = account.rows_rejected = rows_read
         else:
             account = _account(item, FileStatus.LOADED)
-            account.rows_read = result.rows_read
+            account.rows_read = rows_read
             account.rows_rejected = rejected_by_file.get(item.file.key, 0)
-            account.rows_loaded = result.rows_read - account.rows_rejected
+            account.rows_loaded = rows_read - account.rows_rejected
         report.files.append(account)
     warehouse.append(
         "ingested_files",
@@ -146,6 +132,40 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     parsing = report.seconds["read"] + report.seconds["validate"]
     report.seconds["store"] = time.perf_counter() - started - parsing
     return report
+
+
+class _Night:
+    """What loading a night's files one by one carries from a file to the next."""
+
+    def __init__(self, warehouse: Warehouse, run: RunContext, report: LoadReport, last: int):
+        self.warehouse = warehouse
+        self.run = run
+        self.report = report
+        self.arrivals = last
+        """The arrival number of the last line stored."""
+        self.batches = _RunBatches()
+        self.held = _HeldRejects()
+        self.cancellations: list[pl.DataFrame] = []
+
+    def store(self, parsed: ParsedFile) -> None:
+        """Store one file's good rows (cancellations: keep them for the end of the load)."""
+        if parsed.file_error is not None or not parsed.rows.height:
+            return
+        rows = parsed.rows.with_columns(file=pl.lit(parsed.name))
+        if parsed.kind == "batches":
+            load, duplicates, changed = _batches_to_load(self.warehouse, rows, self.batches)
+            self.held.batch_duplicates.append(duplicates)
+            self.held.sku_changes.append(changed)
+            self.warehouse.upsert_batches(load, self.run.run_id)
+        elif parsed.kind == "order_lines":
+            new, conflicts, duplicates_count = lines_to_load(self.warehouse, rows)
+            self.held.line_conflicts.append(conflicts)
+            self.report.duplicate_lines += duplicates_count
+            insert_lines(self.warehouse, self.run, new, after=self.arrivals, file=parsed.name)
+            self.arrivals += new.height
+        else:
+            self.cancellations.append(rows)
+        fault_point("mid-load")
 
 
 @dataclass
