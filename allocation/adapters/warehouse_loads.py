@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from allocation.adapters.arrow_streams import read_once
 from allocation.adapters.duckdb_sql import DuckDBSql
 
 
@@ -16,7 +17,7 @@ class DuckDBLoads(DuckDBSql):
 
     def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
         """The order lines (order_id, sku, qty) of the keys given (order_id, sku)."""
-        self._register("_keys", keys.select("order_id", "sku"))
+        self.connection.register("_keys", read_once(keys.select("order_id", "sku")))
         try:
             return self.query(
                 "SELECT order_id, sku, qty FROM order_lines SEMI JOIN _keys USING (order_id, sku)"
@@ -26,7 +27,7 @@ class DuckDBLoads(DuckDBSql):
 
     def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
         """The batches (reference, sku, purchased_quantity, eta) of the references given."""
-        self._register("_references", references.select("reference"))
+        self.connection.register("_references", read_once(references.select("reference")))
         try:
             return self.query(
                 "SELECT reference, sku, purchased_quantity, eta FROM batches "
