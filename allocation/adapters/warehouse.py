@@ -94,10 +94,7 @@ class Warehouse(abc.ABC):
         """The arrival number of the last line received (0 before the first)."""
 
     def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
-        """The order lines (order_id, sku, qty) whose keys are among `keys`' (order_id, sku).
-
-        Only those lines are read (this default reads them all and keeps those).
-        """
+        """The order lines (order_id, sku, qty) of `keys`' (order_id, sku); only those read."""
         return self.lines("order_id", "sku", "qty").join(
             keys.select("order_id", "sku").unique(), on=["order_id", "sku"], how="semi"
         )
@@ -120,10 +117,7 @@ class Warehouse(abc.ABC):
         """Batches (reference, sku, purchased_quantity, eta), of one sku or reference if given."""
 
     def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
-        """The batches, as `batches` gives them, of the references in `references`.
-
-        Only those batches are read (this default reads them all and keeps those).
-        """
+        """The batches, as `batches` gives them, of `references`' references; only those read."""
         return self.batches().join(
             references.select("reference").unique(), on="reference", how="semi"
         )
@@ -217,8 +211,7 @@ class Warehouse(abc.ABC):
     def write_run_outputs(self, run_id: str, folder: Path) -> dict[str, OutputFile]:
         """Write each of `run_outputs` to `folder/<name>.parquet` (zstd), by name.
 
-        This default goes through `run_outputs`; the DuckDB warehouse writes the files from
-        its tables directly, without reading the rows into Python.
+        (The DuckDB warehouse writes them from its tables, never reading rows into Python.)
         """
         files: dict[str, OutputFile] = {}
         for name, frame in self.run_outputs(run_id).items():
