@@ -10,13 +10,11 @@ again rewrites the same names with the same content, so a retried publish is har
 from __future__ import annotations
 
 import abc
-import io
 import json
 from datetime import date
 
-import polars as pl
-
 from allocation.adapters.storage import ObjectStorage
+from allocation.adapters.warehouse_exports import OutputFile
 from allocation.faults import fault_point
 
 
@@ -24,8 +22,11 @@ class Publisher(abc.ABC):
     """Where a run's outputs go."""
 
     @abc.abstractmethod
-    def publish(self, run_id: str, run_date: date, outputs: dict[str, pl.DataFrame]) -> list[str]:
-        """Publish every output of one run, then its manifest; return the locations written."""
+    def publish(self, run_id: str, run_date: date, outputs: dict[str, OutputFile]) -> list[str]:
+        """Publish every output of one run (local Parquet files), then its manifest.
+
+        Return the locations written.
+        """
 
 
 class ParquetPublisher(Publisher):
@@ -34,18 +35,16 @@ class ParquetPublisher(Publisher):
     def __init__(self, outbox: ObjectStorage) -> None:
         self.outbox = outbox
 
-    def publish(self, run_id: str, run_date: date, outputs: dict[str, pl.DataFrame]) -> list[str]:
-        """Write each output, then the manifest that makes the run visible."""
+    def publish(self, run_id: str, run_date: date, outputs: dict[str, OutputFile]) -> list[str]:
+        """Copy each output's file to the outbox, then write the manifest that shows the run."""
         partition = f"run_date={run_date.isoformat()}"
         keys: list[str] = []
         files: dict[str, dict[str, object]] = {}
-        for name, frame in outputs.items():
+        for name, output in outputs.items():
             key = f"{name}/{partition}/{run_id}.parquet"
-            buffer = io.BytesIO()
-            frame.write_parquet(buffer, compression="zstd")
-            self.outbox.write(key, buffer.getvalue())
+            self.outbox.write_file(key, output.path)
             fault_point("mid-publish")
-            files[name] = {"path": key, "rows": frame.height}
+            files[name] = {"path": key, "rows": output.rows}
             keys.append(key)
         manifest = {"run_id": run_id, "run_date": run_date.isoformat(), "files": files}
         keys.append(f"manifests/{partition}/{run_id}.json")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import obstore
@@ -45,6 +47,9 @@ _PARTIAL_NAME = re.compile(r"^\..+\.[0-9a-f]{32}" + re.escape(_PARTIAL_SUFFIX) +
 
 # obstore's local store reserves names ending in '#' and digits for its own staging files.
 _STAGING_NAME = re.compile(r"#\d+$")
+
+# Bytes copied at a time from a local file into the outbox (bounded memory for any size).
+_COPY_CHUNK = 8 * 1024 * 1024
 
 # Longest piece of a third-party error message quoted in ours: enough to diagnose, still one line.
 _QUOTE_LIMIT = 200
@@ -96,6 +101,10 @@ class ObjectStorage(ABC):
     @abstractmethod
     def write(self, key: str, data: bytes) -> None:
         """Store `data` at `key`, replacing any object there; readers see old or new, never part."""
+
+    def write_file(self, key: str, path: Path) -> None:
+        """Store the content of the local file at `path` at `key`, as `write` does."""
+        self.write(key, path.read_bytes())
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -150,6 +159,14 @@ class ObstoreStorage(ObjectStorage):
         full = self._full(_check_key(key, self.url))
         try:
             obstore.put(self._store, full, data)
+        except Exception as error:
+            self._fail(error, self.describe(key))
+
+    def write_file(self, key: str, path: Path) -> None:
+        """Store a local file at `key`, streamed (a large one as a multipart upload)."""
+        full = self._full(_check_key(key, self.url))
+        try:
+            obstore.put(self._store, full, path)
         except Exception as error:
             self._fail(error, self.describe(key))
 
@@ -224,6 +241,19 @@ class LocalFolderStorage(ObstoreStorage):
 
     def write(self, key: str, data: bytes) -> None:
         """Store `data` at `key` atomically: fill a hidden file, flush it to disk, rename it."""
+        self._replace(key, lambda file: file.write(data))
+
+    def write_file(self, key: str, path: Path) -> None:
+        """Store a copy of the local file at `path` at `key`, atomically as `write` does."""
+
+        def copy(file: BinaryIO) -> None:
+            with path.open("rb") as source:
+                shutil.copyfileobj(source, file, _COPY_CHUNK)
+
+        self._replace(key, copy)
+
+    def _replace(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Fill a hidden file next to `key` with `fill`, flush it to disk, rename it to `key`."""
         target = self.folder.joinpath(*_check_key(key, self.url).split("/"))
         if _STAGING_NAME.search(target.name):
             # obstore keeps such names for its own staging files and will not read them back.
@@ -235,7 +265,7 @@ class LocalFolderStorage(ObstoreStorage):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with partial.open("xb") as file:
-                file.write(data)
+                fill(file)
                 file.flush()
                 os.fsync(file.fileno())
             partial.replace(target)

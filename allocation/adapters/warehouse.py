@@ -24,6 +24,8 @@ import polars as pl
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.snapshot_readers import SnapshotReaders
+from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
+from allocation.adapters.warehouse_loads import DuckDBLoads
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
@@ -31,6 +33,7 @@ from allocation.domain.status import AllocationStatus, LineStatus
 __all__ = [
     "APPENDABLE_TABLES",
     "DuckDBWarehouse",
+    "OutputFile",
     "OverFrozen",
     "Warehouse",
     "WarehouseBusy",
@@ -90,6 +93,12 @@ class Warehouse(abc.ABC):
     def last_arrival(self) -> int:
         """The arrival number of the last line received (0 before the first)."""
 
+    def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """The order lines (order_id, sku, qty) of `keys`' (order_id, sku); only those read."""
+        return self.lines("order_id", "sku", "qty").join(
+            keys.select("order_id", "sku").unique(), on=["order_id", "sku"], how="semi"
+        )
+
     @abc.abstractmethod
     def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
         """An order's lines (or one), in arrival order, with the units picked and reserved.
@@ -106,6 +115,12 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def batches(self, *, sku: str | None = None, reference: str | None = None) -> pl.DataFrame:
         """Batches (reference, sku, purchased_quantity, eta), of one sku or reference if given."""
+
+    def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
+        """The batches, as `batches` gives them, of `references`' references; only those read."""
+        return self.batches().join(
+            references.select("reference").unique(), on="reference", how="semi"
+        )
 
     @abc.abstractmethod
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
@@ -193,6 +208,18 @@ class Warehouse(abc.ABC):
         allocations, pick_lists (by line number), shortages, rejects, withdrawals.
         """
 
+    def write_run_outputs(self, run_id: str, folder: Path) -> dict[str, OutputFile]:
+        """Write each of `run_outputs` to `folder/<name>.parquet` (zstd), by name.
+
+        (The DuckDB warehouse writes them from its tables, never reading rows into Python.)
+        """
+        files: dict[str, OutputFile] = {}
+        for name, frame in self.run_outputs(run_id).items():
+            path = folder / f"{name}.parquet"
+            frame.write_parquet(path, compression="zstd")
+            files[name] = OutputFile(path, frame.height)
+        return files
+
     # --- runs ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -276,7 +303,9 @@ class Warehouse(abc.ABC):
         """
 
 
-class DuckDBWarehouse(DuckDBReads, DuckDBWrites, DuckDBReportReads, Warehouse):
+class DuckDBWarehouse(
+    DuckDBReads, DuckDBWrites, DuckDBLoads, DuckDBExports, DuckDBReportReads, Warehouse
+):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
     Writers open a private master file; each commit is published at `path` as a snapshot that

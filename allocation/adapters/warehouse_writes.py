@@ -8,6 +8,7 @@ from typing import Final
 
 import polars as pl
 
+from allocation.adapters.arrow_streams import read_once
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.rules_sql import PICK_LIST_ORDER_SQL, shard_sql
 from allocation.adapters.warehouse_reads import SKU_SHARDS, in_shard
@@ -44,7 +45,8 @@ class DuckDBWrites(DuckDBSql):
         if table not in APPENDABLE_TABLES:
             raise ValueError(f"{table} is not a table rows are appended to")
         if rows.height:
-            self._register("_rows", rows)
+            # Read once: the transaction would otherwise keep the rows until it ends.
+            self.connection.register("_rows", read_once(rows))
             constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
             self._run(
                 f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _rows",
@@ -56,7 +58,7 @@ class DuckDBWrites(DuckDBSql):
         """Insert or update batches by reference, keeping who created them."""
         if not batches.height:
             return
-        self._register("_batches", batches)
+        self.connection.register("_batches", read_once(batches))
         self._run(
             """
             INSERT INTO batches BY NAME

@@ -69,11 +69,19 @@ class LoadReport:
 
 
 def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile]) -> LoadReport:
-    """Parse the files not seen before, apply the cross-file rules, and load the good rows."""
+    """Parse the files not seen before, apply the cross-file rules, and load the good rows.
+
+    File by file: each file's rows are parsed, checked against the rows loaded before them
+    (by earlier files of the run, or earlier runs) and stored before the next file is read, so
+    the stage holds one file's rows at a time, not the night's. Cancellations are the
+    exception: they are applied together, after every file, as one set (a line cancelled by
+    two rows is cancelled once, and neither row is rejected).
+    """
     started = time.perf_counter()
-    report = LoadReport()
+    report = LoadReport(seconds={"read": 0.0, "validate": 0.0})
     seen = warehouse.ingested_hashes()
-    parsed: list[tuple[FetchedFile, ParsedFile]] = []
+    night = _Night(warehouse, run, report, warehouse.last_arrival())
+    parsed: list[tuple[FetchedFile, int, str | None, pl.DataFrame]] = []
     for item in fetched:
         if item.content_hash in seen:
             report.files.append(_account(item, FileStatus.SKIPPED, reason="already ingested"))
@@ -81,45 +89,37 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
         seen.add(item.content_hash)
         result = parse_inbox_file(item.file.kind, item.file.key, item.data)
         report.warnings.extend(f"{item.file.key}: {w}" for w in result.warnings)
-        parsed.append((item, result))
-    for step in ("read", "validate"):
-        report.seconds[step] = sum(p.seconds.get(step, 0.0) for _, p in parsed)
+        for step in ("read", "validate"):
+            report.seconds[step] += result.seconds.get(step, 0.0)
+        fault_point("after-validate")
+        # The file's own rejects are stored now; its rejects from the rules that span files
+        # are stored after every file, in the order they always were.
+        rejects = result.rejects.select(REJECT_SCHEMA.names())
+        warehouse.append("rejects", rejects, run_id=run.run_id)
+        night.store(result)
+        # Only the accounting is kept: the file's rows are let go before the next is read.
+        parsed.append((item, result.rows_read, result.file_error, rejects))
+        del result
 
-    fault_point("after-validate")
-    rejects = [p.rejects.select(REJECT_SCHEMA.names()) for _, p in parsed]
-    batch_rows = _stack([p for _, p in parsed if p.kind == "batches"])
-    line_rows = _stack([p for _, p in parsed if p.kind == "order_lines"])
-
-    batch_rows, batch_rejects = _batches_to_load(warehouse, batch_rows)
-    line_rows, line_rejects, duplicates = lines_to_load(warehouse, line_rows)
-    rejects += [batch_rejects, line_rejects]
-    warehouse.upsert_batches(batch_rows, run.run_id)
-    fault_point("mid-load")
-    insert_lines(warehouse, run, line_rows)
-    report.duplicate_lines = duplicates
-    cancellation_rows = _stack([p for _, p in parsed if p.kind == "cancellations"])
-    report.cancelled_lines, cancel_rejects = apply_cancellations(warehouse, run, cancellation_rows)
-    rejects.append(cancel_rejects)
-
-    all_rejects = (
-        pl.concat(rejects, how="vertical_relaxed") if rejects else REJECT_SCHEMA.to_frame()
+    cancelled, cancel_rejects = apply_cancellations(
+        warehouse,
+        run,
+        pl.concat(night.cancellations, how="vertical_relaxed") if night.cancellations else None,
     )
-    warehouse.append("rejects", all_rejects, run_id=run.run_id)
-    rejected_rows = (
-        all_rejects.filter(pl.col("row_number").is_not_null())
-        .group_by("file")
-        .agg(n=pl.col("row_number").n_unique())
-    )
-    rejected_by_file = dict(zip(rejected_rows["file"], rejected_rows["n"], strict=True))
-    for item, result in parsed:
-        if result.file_error is not None:
-            account = _account(item, FileStatus.REJECTED, reason=result.file_error)
-            account.rows_read = account.rows_rejected = result.rows_read
+    report.cancelled_lines = cancelled
+    night.held.cancellations.append(cancel_rejects)
+    spanning = night.held.in_order()
+    warehouse.append("rejects", spanning, run_id=run.run_id)
+    rejected_by_file = _rejected_rows_by_file([r for *_, r in parsed] + [spanning])
+    for item, rows_read, file_error, _ in parsed:
+        if file_error is not None:
+            account = _account(item, FileStatus.REJECTED, reason=file_error)
+            account.rows_read = account.rows_rejected = rows_read
         else:
             account = _account(item, FileStatus.LOADED)
-            account.rows_read = result.rows_read
-            account.rows_rejected = int(rejected_by_file.get(item.file.key, 0))
-            account.rows_loaded = result.rows_read - account.rows_rejected
+            account.rows_read = rows_read
+            account.rows_rejected = rejected_by_file.get(item.file.key, 0)
+            account.rows_loaded = rows_read - account.rows_rejected
         report.files.append(account)
     warehouse.append(
         "ingested_files",
@@ -134,6 +134,74 @@ def load_inputs(warehouse: Warehouse, run: RunContext, fetched: list[FetchedFile
     return report
 
 
+class _Night:
+    """What loading a night's files one by one carries from a file to the next."""
+
+    def __init__(self, warehouse: Warehouse, run: RunContext, report: LoadReport, last: int):
+        self.warehouse = warehouse
+        self.run = run
+        self.report = report
+        self.arrivals = last
+        """The arrival number of the last line stored."""
+        self.batches = _RunBatches()
+        self.held = _HeldRejects()
+        self.cancellations: list[pl.DataFrame] = []
+
+    def store(self, parsed: ParsedFile) -> None:
+        """Store one file's good rows (cancellations: keep them for the end of the load)."""
+        if parsed.file_error is not None or not parsed.rows.height:
+            return
+        rows = parsed.rows.with_columns(file=pl.lit(parsed.name))
+        if parsed.kind == "batches":
+            load, duplicates, changed = _batches_to_load(self.warehouse, rows, self.batches)
+            self.held.batch_duplicates.append(duplicates)
+            self.held.sku_changes.append(changed)
+            self.warehouse.upsert_batches(load, self.run.run_id)
+        elif parsed.kind == "order_lines":
+            new, conflicts, duplicates_count = lines_to_load(self.warehouse, rows)
+            self.held.line_conflicts.append(conflicts)
+            self.report.duplicate_lines += duplicates_count
+            insert_lines(self.warehouse, self.run, new, after=self.arrivals, file=parsed.name)
+            self.arrivals += new.height
+        else:
+            self.cancellations.append(rows)
+        fault_point("mid-load")
+
+
+@dataclass
+class _HeldRejects:
+    """Rejects of the rules that span files, kept until every file is loaded (they are few)."""
+
+    batch_duplicates: list[pl.DataFrame] = field(default_factory=list)
+    sku_changes: list[pl.DataFrame] = field(default_factory=list)
+    line_conflicts: list[pl.DataFrame] = field(default_factory=list)
+    cancellations: list[pl.DataFrame] = field(default_factory=list)
+
+    def in_order(self) -> pl.DataFrame:
+        """Every held reject: batches repeated, batches changing SKU, lines, cancellations."""
+        return pl.concat(
+            [
+                REJECT_SCHEMA.to_frame(),
+                *self.batch_duplicates,
+                *self.sku_changes,
+                *self.line_conflicts,
+                *self.cancellations,
+            ],
+            how="vertical_relaxed",
+        )
+
+
+def _rejected_rows_by_file(rejects: list[pl.DataFrame]) -> dict[str, int]:
+    """How many distinct rows of each file were rejected (file-level rejects not counted)."""
+    counts = (
+        pl.concat([REJECT_SCHEMA.to_frame(), *rejects], how="vertical_relaxed")
+        .filter(pl.col("row_number").is_not_null())
+        .group_by("file")
+        .agg(n=pl.col("row_number").n_unique())
+    )
+    return {file: int(n) for file, n in counts.iter_rows()}
+
+
 def _account(item: FetchedFile, status: FileStatus, reason: str | None = None) -> FileAccount:
     return FileAccount(
         kind=item.file.kind,
@@ -143,12 +211,6 @@ def _account(item: FetchedFile, status: FileStatus, reason: str | None = None) -
         status=status,
         reason=reason,
     )
-
-
-def _stack(files: list[ParsedFile]) -> pl.DataFrame | None:
-    """The good rows of several files, in run order, tagged with their file."""
-    frames = [p.rows.with_columns(file=pl.lit(p.name)) for p in files if p.file_error is None]
-    return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
 def _reject(rows: pl.DataFrame, column: str, check: str, reason: pl.Expr) -> pl.DataFrame:
@@ -165,48 +227,78 @@ def _reject(rows: pl.DataFrame, column: str, check: str, reason: pl.Expr) -> pl.
     )
 
 
+class _RunBatches:
+    """The batch references the run has seen so far, each with the file and row it came in."""
+
+    def __init__(self) -> None:
+        self.first: pl.DataFrame = pl.DataFrame(
+            schema={"reference": pl.String, "first_file": pl.String, "first_row": pl.Int64}
+        )
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Remember the first row of each reference (rows: file, row_number, reference)."""
+        self.first = pl.concat(
+            [
+                self.first,
+                rows.select(
+                    "reference", first_file="file", first_row=pl.col("row_number").cast(pl.Int64)
+                ),
+            ]
+        )
+
+
 def _batches_to_load(
-    warehouse: Warehouse, rows: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the first row of each reference in the run and refuse SKU changes."""
-    if rows is None:
-        return pl.DataFrame(), REJECT_SCHEMA.to_frame()
-    # Rows are in run order, so the first row of a reference is its first distinct occurrence.
+    warehouse: Warehouse, rows: pl.DataFrame, run_batches: _RunBatches
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One file's batches to load, its rows repeating a reference, and its SKU changes.
+
+    The first row of a reference in the run is its row; later rows, in this file or the next
+    ones, are rejected as repeats naming it. A first row whose SKU differs from the
+    warehouse's batch is refused (and still counts as the reference's first row).
+    """
     rows = rows.with_columns(_first=pl.col("reference").is_first_distinct())
+    rows = rows.join(
+        run_batches.first, on="reference", how="left", maintain_order="left"
+    ).with_columns(_repeat=~pl.col("_first") | pl.col("first_file").is_not_null())
+    repeats = rows.filter("_repeat")
+    if repeats.height:  # the windows cost a group-by over every row: only when one repeats
+        repeats = rows.with_columns(
+            first_file=pl.coalesce("first_file", pl.col("file").first().over("reference")),
+            first_row=pl.coalesce("first_row", pl.col("row_number").first().over("reference")),
+        ).filter("_repeat")
     first_seen = pl.format(
         "batch reference {} appears more than once in this run (first in {} row {}); "
         "send one row per batch",
         pl.col("reference"),
-        pl.col("file").first().over("reference"),
-        pl.col("row_number").first().over("reference"),
+        pl.col("first_file"),
+        pl.col("first_row"),
     )
-    # The windows cost a group-by over every row: only worth it when a reference repeats.
-    repeats = rows.clear() if rows["_first"].all() else rows
-    duplicates = repeats.with_columns(reason=first_seen).filter(~pl.col("_first"))
-    rows = rows.filter("_first").drop("_first")
-    existing = warehouse.batches().select("reference", existing_sku="sku")
+    duplicates = _reject(
+        repeats.with_columns(reason=first_seen),
+        "reference",
+        "unique reference in run",
+        pl.col("reason"),
+    )
+    rows = rows.filter(~pl.col("_repeat")).drop("_first", "_repeat", "first_file", "first_row")
+    run_batches.add(rows)
+    existing = warehouse.known_batches(rows.select("reference")).select(
+        "reference", existing_sku="sku"
+    )
     rows = rows.join(existing, on="reference", how="left", maintain_order="left")
     sku_change = pl.col("existing_sku").is_not_null() & (pl.col("existing_sku") != pl.col("sku"))
-    changed = rows.filter(sku_change)
-    rejects = pl.concat(
-        [
-            _reject(duplicates, "reference", "unique reference in run", pl.col("reason")),
-            _reject(
-                changed,
-                "sku",
-                "batch keeps its sku",
-                pl.format(
-                    "batch {} is of sku {}, not {}: a batch cannot change sku; "
-                    "send a new batch reference",
-                    pl.col("reference"),
-                    pl.col("existing_sku"),
-                    pl.col("sku"),
-                ),
-            ),
-        ]
+    changed = _reject(
+        rows.filter(sku_change),
+        "sku",
+        "batch keeps its sku",
+        pl.format(
+            "batch {} is of sku {}, not {}: a batch cannot change sku; send a new batch reference",
+            pl.col("reference"),
+            pl.col("existing_sku"),
+            pl.col("sku"),
+        ),
     )
     load = rows.filter(~sku_change).select("reference", "sku", "purchased_quantity", "eta")
-    return load, rejects
+    return load, duplicates, changed
 
 
 def lines_to_load(
@@ -214,14 +306,18 @@ def lines_to_load(
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """New lines to insert, rejects for conflicting ones, and how many rows were duplicates.
 
-    A line key seen before (earlier in the run or in the warehouse) with the same qty is a
-    duplicate: counted, loaded as nothing new. With another qty it conflicts and is rejected.
+    A line key seen before (earlier in `rows`, or in the warehouse, where the earlier files of
+    the run are too) with the same qty is a duplicate: counted, loaded as nothing new. With
+    another qty it conflicts and is rejected.
     `order_id`: every row is of that order, so only its lines are read from the warehouse.
     """
     if rows is None:
         return pl.DataFrame(), REJECT_SCHEMA.to_frame(), 0
     rows = rows.with_row_index("_order")
-    known = warehouse.lines("order_id", "sku", "qty", order_id=order_id)
+    if order_id is not None:
+        known = warehouse.lines("order_id", "sku", "qty", order_id=order_id)
+    else:  # only the lines of these keys are read, not every line of the warehouse
+        known = warehouse.known_lines(rows.select("order_id", "sku"))
     existing = known.rename({"qty": "known_qty"})
     if existing.height:
         rows = rows.join(existing, on=["order_id", "sku"], how="left", maintain_order="left")
@@ -266,23 +362,40 @@ def _first_of_key(rows: pl.DataFrame) -> pl.Series:
     return rows.select(pl.struct("order_id", "sku").is_first_distinct()).to_series()
 
 
-def insert_lines(warehouse: Warehouse, run: RunContext, rows: pl.DataFrame) -> None:
-    """Insert new lines, numbering their arrival after every line already received."""
+def insert_lines(
+    warehouse: Warehouse,
+    run: RunContext,
+    rows: pl.DataFrame,
+    *,
+    after: int | None = None,
+    file: str | None = None,
+) -> None:
+    """Insert new lines, numbering their arrival after every line already received.
+
+    `after`: the last arrival number, if the caller knows it (else it is read). `file`: the
+    one file every row comes from, if they do: written once in SQL rather than once per row.
+    """
     if not rows.height:
         return
-    last = warehouse.last_arrival()
+    last = warehouse.last_arrival() if after is None else after
+    # INSERT BY NAME: the columns' order is free; the file, when one, is added in SQL.
+    columns = [
+        "order_id",
+        "sku",
+        "qty",
+        "priority",
+        "ordered_at",
+        (pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + int(last)).alias("arrival"),
+        pl.col("row_number").cast(pl.Int64),
+    ]
+    source: dict[str, object] = {"source_file": file}
+    if file is None:
+        columns.append(pl.col("file").alias("source_file"))
+        source = {}
     warehouse.append(
         "order_lines",
-        rows.sort("_order").select(
-            "order_id",
-            "sku",
-            "qty",
-            "priority",
-            "ordered_at",
-            arrival=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + int(last),
-            source_file="file",
-            row_number=pl.col("row_number").cast(pl.Int64),
-        ),
+        rows.sort("_order").select(columns),
         status=LineStatus.OPEN,
         run_id=run.run_id,
+        **source,
     )

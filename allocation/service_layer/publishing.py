@@ -8,13 +8,16 @@ names are fixed by run id, nothing is published twice under two names.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
 import polars as pl
+from pandera.config import ValidationDepth, config_context
 
 from allocation.adapters.publisher import Publisher
-from allocation.adapters.warehouse import Warehouse
+from allocation.adapters.warehouse import OutputFile, Warehouse
 from allocation.contracts import outputs
 
 OUTPUT_CONTRACTS: Final = {
@@ -31,13 +34,24 @@ def publish_pending(warehouse: Warehouse, publisher: Publisher) -> list[str]:
     """Publish every committed, unpublished run in run order; return the locations written."""
     written: list[str] = []
     for run_id, run_date in warehouse.pending_publications().iter_rows():
-        written += publisher.publish(run_id, run_date, run_outputs(warehouse, run_id))
+        with tempfile.TemporaryDirectory(prefix="allocation-outputs-") as folder:
+            files = warehouse.write_run_outputs(run_id, Path(folder))
+            check_outputs(files)
+            written += publisher.publish(run_id, run_date, files)
         warehouse.mark_published(run_id, datetime.now(UTC))
         warehouse.commit()
     return written
 
 
-def run_outputs(warehouse: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
-    """A run's outputs as recorded, each checked against its published contract."""
-    recorded = warehouse.run_outputs(run_id)
-    return {name: contract.validate(recorded[name]) for name, contract in OUTPUT_CONTRACTS.items()}
+def check_outputs(files: dict[str, OutputFile]) -> None:
+    """Check each output file against its published contract, as the WMS will read it.
+
+    The files are scanned, not loaded: every check of the contract runs over the file as a
+    lazy query, so checking holds no output in memory (pandera checks only the schema of a
+    lazy frame unless told to check the data too).
+    """
+    if files.keys() != OUTPUT_CONTRACTS.keys():
+        raise ValueError(f"outputs {sorted(files)} are not {sorted(OUTPUT_CONTRACTS)}")
+    with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+        for name, contract in OUTPUT_CONTRACTS.items():
+            contract.validate(pl.scan_parquet(files[name].path))
