@@ -241,18 +241,28 @@ class FakeWarehouse(Warehouse):
             ),
         )
 
-    def replace_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    def change_allocations(
+        self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
     ) -> None:
         mine, others = self._split_allocations(status)
-        before = mine.select(*ALLOCATION_KEY, qty_before="qty", run_before="run_id")
-        wanted = rows.select(*MOVES).join(before, on=ALLOCATION_KEY, how="left")
-        unchanged = pl.col("qty") == pl.col("qty_before")
-        stamped = wanted.with_columns(
-            status=pl.lit(status),
-            run_id=pl.when(unchanged).then("run_before").otherwise(pl.lit(run_id)),
+        named = changes.select(*ALLOCATION_KEY, new_qty="qty")
+        # Named with a qty: set and stamped; named without: gone; not named: as they were.
+        changed = (
+            mine.join(named.drop_nulls("new_qty"), on=ALLOCATION_KEY)
+            .with_columns(qty="new_qty", run_id=pl.lit(run_id))
+            .drop("new_qty")
         )
-        self.tables["allocations"] = pl.concat([others, conform(stamped, TABLES["allocations"])])
+        untouched = mine.join(named, on=ALLOCATION_KEY, how="anti")
+        new = changes.filter(pl.col("qty_before").is_null()).select(*MOVES)
+        added = new.with_columns(status=pl.lit(status), run_id=pl.lit(run_id))
+        self.tables["allocations"] = pl.concat(
+            [
+                others,
+                untouched,
+                changed,
+                conform(added, TABLES["allocations"]),
+            ]
+        )
 
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
         mine, others = self._split_allocations(status)
@@ -370,19 +380,13 @@ class FakeWarehouse(Warehouse):
     def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
         return of_shard(self.allocations(status), shard, self._shards)
 
-    def replace_shard_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
-    ) -> None:
-        others = self.allocations(status).join(
-            self.shard_allocations(status, shard), on=ALLOCATION_KEY, how="anti"
-        )
-        # The other shards' allocations are given as they are, so they keep their stamps.
-        self.replace_allocations(status, pl.concat([others, rows.select(*MOVES)]), run_id)
-
     def stage_picks(self, picks: pl.DataFrame) -> None:
         self._staged.append(picks.select(*MOVES))
 
-    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+    def append_staged_pick_list(
+        self, pick_list_id: str, run_id: str, offsets: pl.DataFrame
+    ) -> None:
+        # Numbered over the whole night at once, as an unsharded night's pick list is.
         staged = pl.concat([pl.DataFrame(schema=MOVES), *self._staged])
         self.append("pick_list_lines", pick_list(staged, pick_list_id), run_id=run_id)
         self._staged = []

@@ -143,13 +143,15 @@ class Warehouse(abc.ABC):
         """The batches whose picks exceed their quantity, with those picks and their lines."""
 
     @abc.abstractmethod
-    def replace_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    def change_allocations(
+        self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
     ) -> None:
-        """Make the allocations of one status equal `rows`.
+        """Apply `changes` to the allocations of one status, touching only the keys they name.
 
-        `rows`: order_id, sku, batch_ref, qty, one row per key. An allocation whose qty
-        changes, or that is new, is stamped with `run_id`; one left as it was keeps its run.
+        `changes`: order_id, sku, batch_ref, qty, qty_before (`plan.allocation_changes` of
+        the allocations held and those wanted), one row per key. `qty` null: the allocation
+        is deleted; `qty_before` null: it is inserted; otherwise its qty is set. Inserted and
+        updated allocations are stamped with `run_id`.
         """
 
     @abc.abstractmethod
@@ -256,23 +258,21 @@ class Warehouse(abc.ABC):
         """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
 
     @abc.abstractmethod
-    def replace_shard_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
-    ) -> None:
-        """`replace_allocations` within one shard: the other shards' allocations stay as they are.
+    def stage_picks(self, part: pl.DataFrame) -> None:
+        """Hold a shard's picks for the night's pick list: a `plan.pick_list_part`.
 
-        `rows` are the shard's (order_id, sku, batch_ref, qty), one row per key.
+        order_id, sku, batch_ref, qty, line_in_group (the pick's place among its batch's).
         """
 
     @abc.abstractmethod
-    def stage_picks(self, picks: pl.DataFrame) -> None:
-        """Hold picks (order_id, sku, batch_ref, qty) for the night's pick list, unnumbered yet."""
-
-    @abc.abstractmethod
-    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
+    def append_staged_pick_list(
+        self, pick_list_id: str, run_id: str, offsets: pl.DataFrame
+    ) -> None:
         """Append the staged picks to `pick_list_lines`, numbered over them all, and unstage them.
 
-        Line numbers run from 1 in `rules.PICK_LIST_ORDER`, as `plan.pick_list` numbers them.
+        `offsets`: batch_ref, offset (`plan.pick_list_offsets` of every staged batch). A pick's
+        `line_no` is its batch's offset + its line_in_group + 1: numbers from 1 in
+        `rules.PICK_LIST_ORDER`, as `plan.pick_list` gives them.
         """
 
 

@@ -9,14 +9,23 @@ history of earlier plans.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import polars as pl
 
+from allocation.domain.forms import Ordering
 from allocation.domain.policy import Policy
 from allocation.domain.rules import PICK_LIST_ORDER
 from allocation.engine.frames import in_demand_order, in_stock, sorted_by
 
 PLAN_LINE_COLUMNS = ("order_id", "sku", "qty", "priority", "ordered_at", "arrival")
+ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
+"""An allocation's key within one status (one row per key and status)."""
+PICK_LIST_GROUP: Final = PICK_LIST_ORDER.keys[0].column
+"""The pick list's first sort key, the batch: a batch's picks are numbered together.
+
+A batch holds one SKU, so a batch's picks are all in one shard of a night."""
+_GROUP_ORDER: Final = Ordering("pick list groups", PICK_LIST_ORDER.keys[:1])
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,57 @@ def pick_list(picks: pl.DataFrame, pick_list_id: str) -> pl.DataFrame:
             batch_ref="batch_ref",
             qty="qty",
         )
+    )
+
+
+def pick_list_part(picks: pl.DataFrame) -> pl.DataFrame:
+    """A shard's picks in `rules.PICK_LIST_ORDER`, each with its place in its batch's, from 0.
+
+    That place is `line_in_group`. The pick list of a night is its shards' parts put
+    together: a pick's `line_no` is its batch's `pick_list_offsets` + `line_in_group` + 1,
+    the number `pick_list` gives it.
+    """
+    return sorted_by(picks.select(*ALLOCATION_KEY, "qty"), PICK_LIST_ORDER).with_columns(
+        line_in_group=pl.int_range(pl.len(), dtype=pl.Int64()).over(PICK_LIST_GROUP)
+    )
+
+
+def pick_list_group_sizes(part: pl.DataFrame) -> pl.DataFrame:
+    """How many picks each batch of a `pick_list_part` has: batch_ref, picks."""
+    return part.group_by(PICK_LIST_GROUP).agg(picks=pl.len().cast(pl.Int64()))
+
+
+def pick_list_offsets(sizes: pl.DataFrame) -> pl.DataFrame:
+    """Each batch's picks before it on the night's pick list: batch_ref, offset.
+
+    `sizes`: every shard's `pick_list_group_sizes` together (a batch in one shard only).
+    """
+    ordered = sorted_by(sizes, _GROUP_ORDER)
+    return ordered.select(PICK_LIST_GROUP, offset=pl.col("picks").cum_sum() - pl.col("picks"))
+
+
+def allocation_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """The allocations that differ between `before` and `after`: the key, qty and qty_before.
+
+    Both are order_id, sku, batch_ref, qty, one row per key. `qty` null: the allocation is
+    gone; `qty_before` null: it is new. New and changed ones come in `after`'s order, then
+    those gone. Streamed, so only the changes are held, not the whole join of two frames of
+    millions of rows (most allocations stay from night to night).
+    """
+    if before.is_empty():  # (a first night: every allocation is new)
+        return after.select(*ALLOCATION_KEY, "qty", qty_before=pl.lit(None, pl.Int64()))
+    return (
+        after.lazy()
+        .select(*ALLOCATION_KEY, "qty")
+        .join(
+            before.lazy().select(*ALLOCATION_KEY, qty_before="qty"),
+            on=ALLOCATION_KEY,
+            how="full",
+            coalesce=True,
+            maintain_order="left_right",
+        )
+        .filter(pl.col("qty").ne_missing(pl.col("qty_before")))
+        .collect(engine="streaming")
     )
 
 

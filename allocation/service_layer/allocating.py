@@ -11,7 +11,13 @@ from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
 from allocation.domain.status import AllocationStatus, LedgerEvent
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
-from allocation.engine.plan import NightPlan
+from allocation.engine.plan import (
+    NightPlan,
+    allocation_changes,
+    pick_list_group_sizes,
+    pick_list_offsets,
+    pick_list_part,
+)
 from allocation.engine.plan import pick_list as numbered
 from allocation.engine.shards import ShardInputs, shards_for
 from allocation.service_layer.changes import withdraw_over_frozen
@@ -72,7 +78,7 @@ def allocate_open_demand(
     count = shards_for(warehouse.open_line_count()) if shards is None else shards
     if count > 1:
         warehouse.shard_night(count)
-    report, planned = AllocationReport(), 0
+    report, planned, sizes = AllocationReport(), 0, list[pl.DataFrame]()
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
         reserved_before = (
@@ -80,14 +86,18 @@ def allocate_open_demand(
             if shard is None
             else warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
         )
-        record_plan(warehouse, run, plan, reserved_before, shard=shard)
+        staged = record_plan(warehouse, run, plan, reserved_before, shard=shard)
+        if staged is not None:
+            sizes.append(staged)
         report += AllocationReport.of(plan)
         del plan, reserved_before  # (freed before the next shard is read)
         planned += 1
     if planned != count:  # (a shard left unwritten would keep last night's reservations)
         raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
     if count > 1:
-        warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
+        warehouse.append_staged_pick_list(
+            pick_list_id(run), run.run_id, pick_list_offsets(pl.concat(sizes))
+        )
     return report
 
 
@@ -120,24 +130,28 @@ def record_plan(
     reserved_before: pl.DataFrame,
     *,
     shard: int | None = None,
-) -> None:
-    """Write the plan: frozen picks grow, reservations are replaced, history is appended.
+) -> pl.DataFrame | None:
+    """Write the plan: frozen picks grow, reservations change, history is appended.
 
-    `shard` None: the plan is the whole night's. A shard's plan replaces that shard's
-    reservations only, and its picks are staged for the night's pick list, numbered once
-    every shard is written (`Warehouse.append_staged_pick_list`).
+    `reserved_before`: the reservations held before (the shard's, for a shard); only those
+    that differ from the plan's are written. `shard` None: the plan is the whole night's. A
+    shard's picks are staged for the night's pick list, numbered once every shard is written
+    (`Warehouse.append_staged_pick_list`); returned are the staged picks per batch
+    (`pick_list_group_sizes`), which number it (None for a whole night's plan).
     """
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    changes = allocation_changes(reserved_before, plan.reservations)
+    warehouse.change_allocations(AllocationStatus.RESERVED, changes, run.run_id)
+    sizes = None
     if shard is None:
-        warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
         _record_history(warehouse, run, plan)
     else:
-        warehouse.replace_shard_allocations(
-            AllocationStatus.RESERVED, plan.reservations, run.run_id, shard
-        )
-        warehouse.stage_picks(plan.picks)
+        part = pick_list_part(plan.picks)
+        warehouse.stage_picks(part)
+        sizes = pick_list_group_sizes(part)
         _record_history(warehouse, run, plan, pick_list=False)
-    _record_ledger(warehouse, run, plan, reserved_before)
+    _record_ledger(warehouse, run, plan, changes)
+    return sizes
 
 
 def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
@@ -150,7 +164,9 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
     _record_history(warehouse, run, plan)
-    _record_ledger(warehouse, run, plan, None)
+    _record_ledger(
+        warehouse, run, plan, allocation_changes(plan.reservations.clear(), plan.reservations)
+    )
 
 
 def _record_history(
@@ -166,11 +182,11 @@ def _record_history(
 
 
 def _record_ledger(
-    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame | None
+    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved: pl.DataFrame
 ) -> None:
     """Ledger rows: each pick, and each reservation made, grown, shrunk or released.
 
-    `reserved_before` None: the plan's reservations are all added (one new line's).
+    `reserved`: the reservations that changed (`allocation_changes`).
     """
     stamp = {"run_id": run.run_id, "recorded_at": run.started_at}
     warehouse.append(
@@ -180,21 +196,10 @@ def _record_ledger(
         reason="allocated from in-stock batch; on the pick list",
         **stamp,
     )
-    if reserved_before is None or reserved_before.is_empty():  # every reservation is new
-        grown, shrunk = plan.reservations, plan.reservations.clear()
-    else:
-        # Streamed, so only the changed reservations are held, not the whole join of two
-        # frames of millions of rows (most reservations are the same from night to night).
-        change = (
-            plan.reservations.lazy()
-            .join(reserved_before.lazy(), on=KEY, how="full", coalesce=True, suffix="_before")
-            .with_columns(pl.col("qty", "qty_before").fill_null(0))
-            .select(*KEY, delta=pl.col("qty") - pl.col("qty_before"))
-            .filter(pl.col("delta") != 0)
-            .collect(engine="streaming")
-        )
-        grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
-        shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
+    delta = pl.col("qty").fill_null(0) - pl.col("qty_before").fill_null(0)
+    change = reserved.select(*KEY, delta=delta)
+    grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
+    shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
     warehouse.append(
         "ledger", grown, event=LedgerEvent.RESERVE, reason="re-planned onto inbound batch", **stamp
     )

@@ -14,6 +14,7 @@ import pytest
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.domain.status import AllocationStatus
+from allocation.engine.plan import allocation_changes
 
 
 def batch_rows(*references: str) -> pl.DataFrame:
@@ -134,20 +135,16 @@ def allocation_rows(*rows: tuple[str, str, int]) -> pl.DataFrame:
     )
 
 
-def test_replacing_allocations_stamps_only_the_new_and_changed_rows_with_the_run(
+def test_changing_allocations_stamps_only_the_new_and_changed_rows_and_deletes_the_gone(
     tmp_path: Path,
 ) -> None:
+    first = allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1))
+    second = allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1))
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
-        warehouse.replace_allocations(
-            AllocationStatus.RESERVED,
-            allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1)),
-            "r1",
-        )
-        warehouse.replace_allocations(
-            AllocationStatus.RESERVED,
-            allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1)),
-            "r2",
-        )
+        for before, after, run_id in ((first.clear(), first, "r1"), (first, second, "r2")):
+            warehouse.change_allocations(
+                AllocationStatus.RESERVED, allocation_changes(before, after), run_id
+            )
         rows = warehouse.query(
             "SELECT order_id, batch_ref, qty, run_id FROM allocations ORDER BY order_id"
         ).rows()
