@@ -15,8 +15,15 @@ from typing import Any, Final
 import polars as pl
 from fake_invariants import breaches
 
+from allocation.adapters.views import PICK_REASON
 from allocation.adapters.warehouse import APPENDABLE_TABLES, OverFrozen, Warehouse
-from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
+from allocation.domain.status import (
+    AllocationStatus,
+    FileStatus,
+    LedgerEvent,
+    LineStatus,
+    RunStatus,
+)
 from allocation.engine.plan import pick_list
 from allocation.engine.shards import of_shard
 
@@ -300,6 +307,8 @@ class FakeWarehouse(Warehouse):
         if rows.height:
             stamped = rows.with_columns(pl.lit(v).alias(k) for k, v in same_for_every_row.items())
             self.tables[table] = pl.concat([self.tables[table], conform(stamped, TABLES[table])])
+            if table == "pick_list_lines":  # (its lines are the ledger's picks)
+                self.append("ledger", self._picks_in_ledger(stamped))
 
     def ingested_hashes(self) -> set[str]:
         files = self.tables["ingested_files"].filter(pl.col("status") != FileStatus.SKIPPED)
@@ -392,6 +401,17 @@ class FakeWarehouse(Warehouse):
         self._staged = []
 
     # --- helpers
+
+    def _picks_in_ledger(self, lines: pl.DataFrame) -> pl.DataFrame:
+        """Pick-list lines as the ledger's pick events, stamped with their run's start."""
+        started = pl.DataFrame(
+            [(run_id, run["started_at"]) for run_id, run in self.runs.items()],
+            schema={"run_id": TEXT, "recorded_at": MOMENT},
+            orient="row",
+        )
+        return lines.join(started, on="run_id").with_columns(
+            event=pl.lit(LedgerEvent.PICK.value), reason=pl.lit(PICK_REASON)
+        )
 
     def _split_allocations(self, status: AllocationStatus) -> tuple[pl.DataFrame, pl.DataFrame]:
         allocations = self.tables["allocations"]

@@ -182,6 +182,8 @@ class Warehouse(abc.ABC):
         """Append rows to a table that grows by rows (history, inputs), matching columns by name.
 
         `same_for_every_row` gives columns whose value is one for all rows (a run id, an event).
+        Lines appended to `pick_list_lines` are in the `ledger` as its pick events too (with
+        their run's start time), so picks are never appended to the ledger themselves.
         """
 
     @abc.abstractmethod

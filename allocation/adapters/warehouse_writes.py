@@ -25,6 +25,11 @@ APPENDABLE_TABLES: Final = frozenset(
         "order_lines",  # rows are added here; only their status changes afterwards
     }
 )
+STORED_IN: Final = {"ledger": "ledger_events"}
+"""Where a table's appended rows are kept, when not in the table of its name.
+
+The `ledger` is a view (`views.LEDGER`): its picks are the pick lists' lines, the rest of its
+rows are appended to `ledger_events`."""
 _ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status (one row per key and status)."""
 _SAME_ALLOCATION: Final = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
@@ -47,7 +52,7 @@ class DuckDBWrites(DuckDBSql):
             self._register("_rows", rows)
             constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
             self._run(
-                f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _rows",
+                f"INSERT INTO {STORED_IN.get(table, table)} BY NAME SELECT *{constants} FROM _rows",
                 same_for_every_row or None,
             )
             self.connection.unregister("_rows")

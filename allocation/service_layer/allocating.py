@@ -150,7 +150,7 @@ def record_plan(
         warehouse.stage_picks(part)
         sizes = pick_list_group_sizes(part)
         _record_history(warehouse, run, plan, pick_list=False)
-    _record_ledger(warehouse, run, plan, changes)
+    _record_ledger(warehouse, run, changes)
     return sizes
 
 
@@ -164,9 +164,7 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
     _record_history(warehouse, run, plan)
-    _record_ledger(
-        warehouse, run, plan, allocation_changes(plan.reservations.clear(), plan.reservations)
-    )
+    _record_ledger(warehouse, run, allocation_changes(plan.reservations.clear(), plan.reservations))
 
 
 def _record_history(
@@ -181,21 +179,13 @@ def _record_history(
     warehouse.append("run_shortages", plan.shortages, run_id=run.run_id)
 
 
-def _record_ledger(
-    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved: pl.DataFrame
-) -> None:
-    """Ledger rows: each pick, and each reservation made, grown, shrunk or released.
+def _record_ledger(warehouse: Warehouse, run: RunContext, reserved: pl.DataFrame) -> None:
+    """Ledger rows: each reservation made, grown, shrunk or released.
 
-    `reserved`: the reservations that changed (`allocation_changes`).
+    `reserved`: the reservations that changed (`allocation_changes`). The picks are in the
+    ledger as their pick-list lines are (`Warehouse.append`).
     """
     stamp = {"run_id": run.run_id, "recorded_at": run.started_at}
-    warehouse.append(
-        "ledger",
-        plan.picks,
-        event=LedgerEvent.PICK,
-        reason="allocated from in-stock batch; on the pick list",
-        **stamp,
-    )
     delta = pl.col("qty").fill_null(0) - pl.col("qty_before").fill_null(0)
     change = reserved.select(*KEY, delta=delta)
     grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
