@@ -26,6 +26,13 @@ PICK_LIST_GROUP: Final = PICK_LIST_ORDER.keys[0].column
 
 A batch holds one SKU, so a batch's picks are all in one shard of a night."""
 _GROUP_ORDER: Final = Ordering("pick list groups", PICK_LIST_ORDER.keys[:1])
+_WITHIN_GROUP: Final = Ordering(
+    "pick list within a batch",
+    tuple(key for key in PICK_LIST_ORDER.keys[1:] if key.column != "sku"),
+)
+"""The pick list's order among one batch's picks: the SKU is the batch's, the same for all.
+
+(Sorting by the one column left is several times faster than by several strings.)"""
 
 
 @dataclass(frozen=True)
@@ -101,13 +108,13 @@ def pick_list(picks: pl.DataFrame, pick_list_id: str) -> pl.DataFrame:
 
 
 def pick_list_part(picks: pl.DataFrame) -> pl.DataFrame:
-    """A shard's picks in `rules.PICK_LIST_ORDER`, each with its place in its batch's, from 0.
+    """A shard's picks, each with its place among its batch's in `rules.PICK_LIST_ORDER`.
 
-    That place is `line_in_group`. The pick list of a night is its shards' parts put
+    That place is `line_in_group`, from 0. The pick list of a night is its shards' parts put
     together: a pick's `line_no` is its batch's `pick_list_offsets` + `line_in_group` + 1,
     the number `pick_list` gives it.
     """
-    return sorted_by(picks.select(*ALLOCATION_KEY, "qty"), PICK_LIST_ORDER).with_columns(
+    return sorted_by(picks.select(*ALLOCATION_KEY, "qty"), _WITHIN_GROUP).with_columns(
         line_in_group=pl.int_range(pl.len(), dtype=pl.Int64()).over(PICK_LIST_GROUP)
     )
 
