@@ -15,7 +15,7 @@ from typing import Any, Final
 import polars as pl
 from fake_invariants import breaches
 
-from allocation.adapters.views import PICK_REASON
+from allocation.adapters.views import PICK_REASON, RESERVE_REASON
 from allocation.adapters.warehouse import APPENDABLE_TABLES, OverFrozen, Warehouse
 from allocation.domain.status import (
     AllocationStatus,
@@ -374,6 +374,18 @@ class FakeWarehouse(Warehouse):
 
     # --- a night's shards
 
+    def holds_allocations(self, status: AllocationStatus) -> bool:
+        return not self.tables["allocations"].filter(status=status).is_empty()
+
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        planned = self.tables["run_allocations"].filter(run_id=run_id, in_stock=False)
+        self.append(
+            "ledger",
+            self._stamped_with_start(planned.drop("in_stock", "eta")),
+            event=LedgerEvent.RESERVE.value,
+            reason=RESERVE_REASON,
+        )
+
     def open_line_count(self) -> int:
         return self.lines("sku", status=LineStatus.OPEN).height
 
@@ -404,14 +416,18 @@ class FakeWarehouse(Warehouse):
 
     def _picks_in_ledger(self, lines: pl.DataFrame) -> pl.DataFrame:
         """Pick-list lines as the ledger's pick events, stamped with their run's start."""
+        return self._stamped_with_start(lines).with_columns(
+            event=pl.lit(LedgerEvent.PICK.value), reason=pl.lit(PICK_REASON)
+        )
+
+    def _stamped_with_start(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows of runs, with their run's start time as `recorded_at` (rows of no run dropped)."""
         started = pl.DataFrame(
             [(run_id, run["started_at"]) for run_id, run in self.runs.items()],
             schema={"run_id": TEXT, "recorded_at": MOMENT},
             orient="row",
         )
-        return lines.join(started, on="run_id").with_columns(
-            event=pl.lit(LedgerEvent.PICK.value), reason=pl.lit(PICK_REASON)
-        )
+        return rows.join(started, on="run_id")
 
     def _split_allocations(self, status: AllocationStatus) -> tuple[pl.DataFrame, pl.DataFrame]:
         allocations = self.tables["allocations"]

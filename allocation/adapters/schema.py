@@ -196,8 +196,12 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # of a 10M-line first night, written a second time); `ledger` becomes a view (`views`) of
     # the events stored here and of each run's pick-list lines as pick events. The pick rows
     # it derives are those deleted here: a pick-list line's, with the run's start time and
-    # the reason every night and operator allocation has written.
+    # the reason every night and operator allocation has written. Likewise a night that held
+    # no reservation before it planned (a first night: 6M rows) has its reserve events in the
+    # view as its run_allocations on inbound batches, and its run_id in
+    # ledger_planned_reservations, rather than each written again.
     """
+    CREATE TABLE ledger_planned_reservations (run_id VARCHAR NOT NULL);
     ALTER TABLE ledger RENAME TO ledger_events;
     DELETE FROM ledger_events e USING pick_list_lines p, runs r
     WHERE e.event = 'pick' AND e.reason = 'allocated from in-stock batch; on the pick list'

@@ -250,13 +250,17 @@ RUN_HISTORY: Final = View(
 
 PICK_REASON: Final = "allocated from in-stock batch; on the pick list"
 """The reason of a pick's ledger row: every pick is on its run's pick list."""
+RESERVE_REASON: Final = "re-planned onto inbound batch"
+"""The reason of a night's reserve rows in the ledger."""
 
 LEDGER: Final = View(
     name="ledger",
     description=(
         "Append-only history, one row per change to a line's units: each pick, reservation "
         "made, grown, shrunk or released, withdrawal and cancellation, with its run and reason. "
-        "Pick rows are the runs' pick-list lines; the others are stored in ledger_events."
+        "Pick rows are the runs' pick-list lines, and the reserve rows of a run in "
+        "ledger_planned_reservations its run_allocations on inbound batches; the others are "
+        "stored in ledger_events."
     ),
     columns={
         "run_id": "Run (night or operator command) that made the change.",
@@ -274,6 +278,11 @@ LEDGER: Final = View(
     SELECT p.run_id, r.started_at, '{LedgerEvent.PICK.value}', p.order_id, p.sku, p.batch_ref,
            p.qty, '{PICK_REASON}'
     FROM pick_list_lines p JOIN runs r ON r.run_id = p.run_id
+    UNION ALL
+    SELECT a.run_id, r.started_at, '{LedgerEvent.RESERVE.value}', a.order_id, a.sku,
+           a.batch_ref, a.qty, '{RESERVE_REASON}'
+    FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
+    WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
     """,
 )
 

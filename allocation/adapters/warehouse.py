@@ -236,6 +236,20 @@ class Warehouse(abc.ABC):
     # --- a night's shards (SKUs split by `sharding.shard_of`) -----------------------------------
 
     @abc.abstractmethod
+    def holds_allocations(self, status: AllocationStatus) -> bool:
+        """Whether any allocation of the status is held (looked up, not read)."""
+
+    @abc.abstractmethod
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        """Put the run's reservations in the ledger: its inbound `run_allocations`, as reserved.
+
+        Each becomes a reserve event (reason `views.RESERVE_REASON`). For a night that held
+        no reservation when it planned: every reservation it made is new, and is one of its
+        allocations, so the ledger shows them rather than holding them twice (6M rows on a
+        10M-line first night).
+        """
+
+    @abc.abstractmethod
     def open_line_count(self) -> int:
         """How many order lines are open (counted, not read)."""
 

@@ -217,6 +217,10 @@ class DuckDBWrites(DuckDBSql):
         """Stamp the run's publication time."""
         self._run("UPDATE runs SET published_at = ? WHERE run_id = ?", [published_at, run_id])
 
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        """Name the run in `ledger_planned_reservations` (the `ledger` view reads it)."""
+        self._run("INSERT INTO ledger_planned_reservations VALUES (?)", [run_id])
+
     def shard_night(self, shards: int) -> None:
         """Fill the temporary table of the night's SKUs and their shards, each SKU hashed once.
 

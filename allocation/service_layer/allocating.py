@@ -7,6 +7,7 @@ from dataclasses import astuple, dataclass
 
 import polars as pl
 
+from allocation.adapters.views import RESERVE_REASON
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
 from allocation.domain.status import AllocationStatus, LedgerEvent
@@ -78,6 +79,9 @@ def allocate_open_demand(
     count = shards_for(warehouse.open_line_count()) if shards is None else shards
     if count > 1:
         warehouse.shard_night(count)
+    # Holding no reservation, the night's are all new: the ledger shows its inbound
+    # allocations as they are, rather than each written again (6M rows on a first night).
+    anew = not warehouse.holds_allocations(AllocationStatus.RESERVED)
     report, planned, sizes = AllocationReport(), 0, list[pl.DataFrame]()
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
@@ -86,7 +90,7 @@ def allocate_open_demand(
             if shard is None
             else warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
         )
-        staged = record_plan(warehouse, run, plan, reserved_before, shard=shard)
+        staged = record_plan(warehouse, run, plan, reserved_before, shard=shard, ledger=not anew)
         if staged is not None:
             sizes.append(staged)
         report += AllocationReport.of(plan)
@@ -94,6 +98,8 @@ def allocate_open_demand(
         planned += 1
     if planned != count:  # (a shard left unwritten would keep last night's reservations)
         raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
+    if anew:
+        warehouse.ledger_reservations_as_planned(run.run_id)
     if count > 1:
         warehouse.append_staged_pick_list(
             pick_list_id(run), run.run_id, pick_list_offsets(pl.concat(sizes))
@@ -130,6 +136,7 @@ def record_plan(
     reserved_before: pl.DataFrame,
     *,
     shard: int | None = None,
+    ledger: bool = True,
 ) -> pl.DataFrame | None:
     """Write the plan: frozen picks grow, reservations change, history is appended.
 
@@ -137,7 +144,8 @@ def record_plan(
     that differ from the plan's are written. `shard` None: the plan is the whole night's. A
     shard's picks are staged for the night's pick list, numbered once every shard is written
     (`Warehouse.append_staged_pick_list`); returned are the staged picks per batch
-    (`pick_list_group_sizes`), which number it (None for a whole night's plan).
+    (`pick_list_group_sizes`), which number it (None for a whole night's plan). `ledger`
+    False: the reservations' ledger rows are left to `Warehouse.ledger_reservations_as_planned`.
     """
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     changes = allocation_changes(reserved_before, plan.reservations)
@@ -150,7 +158,8 @@ def record_plan(
         warehouse.stage_picks(part)
         sizes = pick_list_group_sizes(part)
         _record_history(warehouse, run, plan, pick_list=False)
-    _record_ledger(warehouse, run, changes)
+    if ledger:
+        _record_ledger(warehouse, run, changes)
     return sizes
 
 
@@ -190,9 +199,7 @@ def _record_ledger(warehouse: Warehouse, run: RunContext, reserved: pl.DataFrame
     change = reserved.select(*KEY, delta=delta)
     grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
     shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
-    warehouse.append(
-        "ledger", grown, event=LedgerEvent.RESERVE, reason="re-planned onto inbound batch", **stamp
-    )
+    warehouse.append("ledger", grown, event=LedgerEvent.RESERVE, reason=RESERVE_REASON, **stamp)
     warehouse.append(
         "ledger",
         shrunk,
