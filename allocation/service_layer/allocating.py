@@ -79,18 +79,24 @@ def allocate_open_demand(
     count = shards_for(warehouse.open_line_count()) if shards is None else shards
     if count > 1:
         warehouse.shard_night(count)
-    # Holding no reservation, the night's are all new: the ledger shows its inbound
-    # allocations as they are, rather than each written again (6M rows on a first night).
-    anew = not warehouse.holds_allocations(AllocationStatus.RESERVED)
+    # Holding no reservation (a first night), the night's are all new: nothing to read back,
+    # and the ledger shows its inbound allocations as they are rather than each written
+    # again (6M rows at 10M lines). Holding no pick, its picks are only inserted.
+    reserving_anew = not warehouse.holds_allocations(AllocationStatus.RESERVED)
+    picking_anew = not warehouse.holds_allocations(PICKED)
     report, planned, sizes = AllocationReport(), 0, list[pl.DataFrame]()
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
-        reserved_before = (
-            warehouse.allocations(AllocationStatus.RESERVED)
-            if shard is None
-            else warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
+        reserved_before = _reserved(warehouse, shard, none_held=reserving_anew)
+        staged = record_plan(
+            warehouse,
+            run,
+            plan,
+            reserved_before,
+            shard=shard,
+            ledger=not reserving_anew,
+            picked=picking_anew,
         )
-        staged = record_plan(warehouse, run, plan, reserved_before, shard=shard, ledger=not anew)
         if staged is not None:
             sizes.append(staged)
         report += AllocationReport.of(plan)
@@ -98,13 +104,22 @@ def allocate_open_demand(
         planned += 1
     if planned != count:  # (a shard left unwritten would keep last night's reservations)
         raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
-    if anew:
+    if reserving_anew:
         warehouse.ledger_reservations_as_planned(run.run_id)
     if count > 1:
         warehouse.append_staged_pick_list(
             pick_list_id(run), run.run_id, pick_list_offsets(pl.concat(sizes))
         )
     return report
+
+
+def _reserved(warehouse: Warehouse, shard: int | None, *, none_held: bool) -> pl.DataFrame:
+    """The reservations held: the night's (`shard` None) or a shard's; read only if any are."""
+    if none_held:
+        return pl.DataFrame(schema=ALLOCATION_SCHEMA)
+    if shard is None:
+        return warehouse.allocations(AllocationStatus.RESERVED)
+    return warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
 
 
 def _shards(warehouse: Warehouse, count: int) -> Iterator[ShardInputs]:
@@ -137,6 +152,7 @@ def record_plan(
     *,
     shard: int | None = None,
     ledger: bool = True,
+    picked: bool = False,
 ) -> pl.DataFrame | None:
     """Write the plan: frozen picks grow, reservations change, history is appended.
 
@@ -146,8 +162,14 @@ def record_plan(
     (`Warehouse.append_staged_pick_list`); returned are the staged picks per batch
     (`pick_list_group_sizes`), which number it (None for a whole night's plan). `ledger`
     False: the reservations' ledger rows are left to `Warehouse.ledger_reservations_as_planned`.
+    `picked` True: no pick was held before the night, so the plan's picks are only inserted
+    (no key of theirs is held to grow).
     """
-    warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    if picked:
+        first = allocation_changes(plan.picks.clear(), plan.picks)
+        warehouse.change_allocations(AllocationStatus.PICKED, first, run.run_id)
+    else:
+        warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     changes = allocation_changes(reserved_before, plan.reservations)
     warehouse.change_allocations(AllocationStatus.RESERVED, changes, run.run_id)
     sizes = None
