@@ -404,10 +404,7 @@ class FakeWarehouse(Warehouse):
     def stage_picks(self, picks: pl.DataFrame) -> None:
         self._staged.append(picks.select(*MOVES))
 
-    def append_staged_pick_list(
-        self, pick_list_id: str, run_id: str, offsets: pl.DataFrame
-    ) -> None:
-        # Numbered over the whole night at once, as an unsharded night's pick list is.
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
         staged = pl.concat([pl.DataFrame(schema=MOVES), *self._staged])
         self.append("pick_list_lines", pick_list(staged, pick_list_id), run_id=run_id)
         self._staged = []

@@ -274,21 +274,14 @@ class Warehouse(abc.ABC):
         """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
 
     @abc.abstractmethod
-    def stage_picks(self, part: pl.DataFrame) -> None:
-        """Hold a shard's picks for the night's pick list: a `plan.pick_list_part`.
-
-        order_id, sku, batch_ref, qty, line_in_group (the pick's place among its batch's).
-        """
+    def stage_picks(self, picks: pl.DataFrame) -> None:
+        """Hold picks (order_id, sku, batch_ref, qty) for the night's pick list, unnumbered yet."""
 
     @abc.abstractmethod
-    def append_staged_pick_list(
-        self, pick_list_id: str, run_id: str, offsets: pl.DataFrame
-    ) -> None:
+    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
         """Append the staged picks to `pick_list_lines`, numbered over them all, and unstage them.
 
-        `offsets`: batch_ref, offset (`plan.pick_list_offsets` of every staged batch). A pick's
-        `line_no` is its batch's offset + its line_in_group + 1: numbers from 1 in
-        `rules.PICK_LIST_ORDER`, as `plan.pick_list` gives them.
+        Line numbers run from 1 in `rules.PICK_LIST_ORDER`, as `plan.pick_list` numbers them.
         """
 
 

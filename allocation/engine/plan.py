@@ -13,7 +13,6 @@ from typing import Final
 
 import polars as pl
 
-from allocation.domain.forms import Ordering
 from allocation.domain.policy import Policy
 from allocation.domain.rules import PICK_LIST_ORDER
 from allocation.engine.frames import in_demand_order, in_stock, sorted_by
@@ -21,18 +20,6 @@ from allocation.engine.frames import in_demand_order, in_stock, sorted_by
 PLAN_LINE_COLUMNS = ("order_id", "sku", "qty", "priority", "ordered_at", "arrival")
 ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status (one row per key and status)."""
-PICK_LIST_GROUP: Final = PICK_LIST_ORDER.keys[0].column
-"""The pick list's first sort key, the batch: a batch's picks are numbered together.
-
-A batch holds one SKU, so a batch's picks are all in one shard of a night."""
-_GROUP_ORDER: Final = Ordering("pick list groups", PICK_LIST_ORDER.keys[:1])
-_WITHIN_GROUP: Final = Ordering(
-    "pick list within a batch",
-    tuple(key for key in PICK_LIST_ORDER.keys[1:] if key.column != "sku"),
-)
-"""The pick list's order among one batch's picks: the SKU is the batch's, the same for all.
-
-(Sorting by the one column left is several times faster than by several strings.)"""
 
 
 @dataclass(frozen=True)
@@ -105,32 +92,6 @@ def pick_list(picks: pl.DataFrame, pick_list_id: str) -> pl.DataFrame:
             qty="qty",
         )
     )
-
-
-def pick_list_part(picks: pl.DataFrame) -> pl.DataFrame:
-    """A shard's picks, each with its place among its batch's in `rules.PICK_LIST_ORDER`.
-
-    That place is `line_in_group`, from 0. The pick list of a night is its shards' parts put
-    together: a pick's `line_no` is its batch's `pick_list_offsets` + `line_in_group` + 1,
-    the number `pick_list` gives it.
-    """
-    return sorted_by(picks.select(*ALLOCATION_KEY, "qty"), _WITHIN_GROUP).with_columns(
-        line_in_group=pl.int_range(pl.len(), dtype=pl.Int64()).over(PICK_LIST_GROUP)
-    )
-
-
-def pick_list_group_sizes(part: pl.DataFrame) -> pl.DataFrame:
-    """How many picks each batch of a `pick_list_part` has: batch_ref, picks."""
-    return part.group_by(PICK_LIST_GROUP).agg(picks=pl.len().cast(pl.Int64()))
-
-
-def pick_list_offsets(sizes: pl.DataFrame) -> pl.DataFrame:
-    """Each batch's picks before it on the night's pick list: batch_ref, offset.
-
-    `sizes`: every shard's `pick_list_group_sizes` together (a batch in one shard only).
-    """
-    ordered = sorted_by(sizes, _GROUP_ORDER)
-    return ordered.select(PICK_LIST_GROUP, offset=pl.col("picks").cum_sum() - pl.col("picks"))
 
 
 def allocation_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:

@@ -15,9 +15,6 @@ from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import (
     NightPlan,
     allocation_changes,
-    pick_list_group_sizes,
-    pick_list_offsets,
-    pick_list_part,
 )
 from allocation.engine.plan import pick_list as numbered
 from allocation.engine.shards import ShardInputs, shards_for
@@ -84,11 +81,11 @@ def allocate_open_demand(
     # again (6M rows at 10M lines). Holding no pick, its picks are only inserted.
     reserving_anew = not warehouse.holds_allocations(AllocationStatus.RESERVED)
     picking_anew = not warehouse.holds_allocations(PICKED)
-    report, planned, sizes = AllocationReport(), 0, list[pl.DataFrame]()
+    report, planned = AllocationReport(), 0
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
         reserved_before = _reserved(warehouse, shard, none_held=reserving_anew)
-        staged = record_plan(
+        record_plan(
             warehouse,
             run,
             plan,
@@ -97,8 +94,6 @@ def allocate_open_demand(
             ledger=not reserving_anew,
             picked=picking_anew,
         )
-        if staged is not None:
-            sizes.append(staged)
         report += AllocationReport.of(plan)
         del plan, reserved_before  # (freed before the next shard is read)
         planned += 1
@@ -107,9 +102,7 @@ def allocate_open_demand(
     if reserving_anew:
         warehouse.ledger_reservations_as_planned(run.run_id)
     if count > 1:
-        warehouse.append_staged_pick_list(
-            pick_list_id(run), run.run_id, pick_list_offsets(pl.concat(sizes))
-        )
+        warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
     return report
 
 
@@ -153,17 +146,15 @@ def record_plan(
     shard: int | None = None,
     ledger: bool = True,
     picked: bool = False,
-) -> pl.DataFrame | None:
+) -> None:
     """Write the plan: frozen picks grow, reservations change, history is appended.
 
     `reserved_before`: the reservations held before (the shard's, for a shard); only those
     that differ from the plan's are written. `shard` None: the plan is the whole night's. A
     shard's picks are staged for the night's pick list, numbered once every shard is written
-    (`Warehouse.append_staged_pick_list`); returned are the staged picks per batch
-    (`pick_list_group_sizes`), which number it (None for a whole night's plan). `ledger`
-    False: the reservations' ledger rows are left to `Warehouse.ledger_reservations_as_planned`.
-    `picked` True: no pick was held before the night, so the plan's picks are only inserted
-    (no key of theirs is held to grow).
+    (`Warehouse.append_staged_pick_list`). `ledger` False: the reservations' ledger rows are
+    left to `Warehouse.ledger_reservations_as_planned`. `picked` True: no pick was held
+    before the night, so the plan's picks are only inserted (no key of theirs is held).
     """
     if picked:
         first = allocation_changes(plan.picks.clear(), plan.picks)
@@ -172,17 +163,13 @@ def record_plan(
         warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     changes = allocation_changes(reserved_before, plan.reservations)
     warehouse.change_allocations(AllocationStatus.RESERVED, changes, run.run_id)
-    sizes = None
     if shard is None:
         _record_history(warehouse, run, plan)
     else:
-        part = pick_list_part(plan.picks)
-        warehouse.stage_picks(part)
-        sizes = pick_list_group_sizes(part)
+        warehouse.stage_picks(plan.picks)
         _record_history(warehouse, run, plan, pick_list=False)
     if ledger:
         _record_ledger(warehouse, run, changes)
-    return sizes
 
 
 def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:

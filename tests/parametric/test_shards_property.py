@@ -24,10 +24,6 @@ from allocation.domain.sharding import shard_of
 from allocation.engine.plan import (
     NightPlan,
     allocation_changes,
-    pick_list,
-    pick_list_group_sizes,
-    pick_list_offsets,
-    pick_list_part,
     plan_night,
 )
 from allocation.engine.shards import ShardInputs, of_shard, plan_shard
@@ -187,32 +183,6 @@ def test_allocating_in_three_shards_leaves_the_same_tables_as_in_one(
 
     for table in TABLES:
         assert_frame_equal(left[0][table], left[1][table])
-
-
-@settings(max_examples=150, deadline=None)
-@given(night=nights(), shards=st.integers(2, 5))
-def test_shards_pick_list_parts_numbered_by_batch_offsets_are_the_whole_pick_list(
-    night: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], shards: int
-) -> None:
-    picks = night[2].sample(fraction=1.0, shuffle=True, seed=shards)
-    parts = [pick_list_part(of_shard(picks, n, shards)) for n in range(shards)]
-    offsets = pick_list_offsets(pl.concat([pick_list_group_sizes(part) for part in parts]))
-
-    numbered = (
-        pl.concat(parts)
-        .join(offsets, on="batch_ref")
-        .select(
-            pick_list_id=pl.lit("PL"),
-            line_no=pl.col("offset") + pl.col("line_in_group") + 1,
-            order_id="order_id",
-            sku="sku",
-            batch_ref="batch_ref",
-            qty="qty",
-        )
-        .sort("line_no")
-    )
-
-    assert_frame_equal(numbered, pick_list(picks, "PL"))
 
 
 held = st.dictionaries(
