@@ -12,10 +12,7 @@ from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
 from allocation.domain.status import AllocationStatus, LedgerEvent
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
-from allocation.engine.plan import (
-    NightPlan,
-    allocation_changes,
-)
+from allocation.engine.plan import NightPlan, allocation_changes
 from allocation.engine.plan import pick_list as numbered
 from allocation.engine.shards import ShardInputs, shards_for
 from allocation.service_layer.changes import withdraw_over_frozen
