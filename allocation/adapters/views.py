@@ -275,14 +275,16 @@ LEDGER: Final = View(
     sql=f"""
     SELECT run_id, recorded_at, event, order_id, sku, batch_ref, qty, reason FROM ledger_events
     UNION ALL
-    SELECT p.run_id, r.started_at, '{LedgerEvent.PICK.value}', p.order_id, p.sku, p.batch_ref,
-           p.qty, '{PICK_REASON}'
-    FROM pick_list_lines p JOIN runs r ON r.run_id = p.run_id
-    UNION ALL
-    SELECT a.run_id, r.started_at, '{LedgerEvent.RESERVE.value}', a.order_id, a.sku,
-           a.batch_ref, a.qty, '{RESERVE_REASON}'
-    FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
-    WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
+    SELECT * FROM (
+        SELECT p.run_id, r.started_at, '{LedgerEvent.PICK.value}', p.order_id, p.sku,
+               p.batch_ref, p.qty, '{PICK_REASON}'
+        FROM pick_list_lines p JOIN runs r ON r.run_id = p.run_id
+        UNION ALL
+        SELECT a.run_id, r.started_at, '{LedgerEvent.RESERVE.value}', a.order_id, a.sku,
+               a.batch_ref, a.qty, '{RESERVE_REASON}'
+        FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
+        WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
+    )
     """,
 )
 
