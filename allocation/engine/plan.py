@@ -98,9 +98,9 @@ def allocation_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFram
     """The allocations that differ between `before` and `after`: the key, qty and qty_before.
 
     Both are order_id, sku, batch_ref, qty, one row per key. `qty` null: the allocation is
-    gone; `qty_before` null: it is new. New and changed ones come in `after`'s order, then
-    those gone. Streamed, so only the changes are held, not the whole join of two frames of
-    millions of rows (most allocations stay from night to night).
+    gone; `qty_before` null: it is new. In no particular order (keeping `after`'s cost a
+    third more at 1.6M rows). Streamed, so only the changes are held, not the whole join of
+    two frames of millions of rows (most allocations stay from night to night).
     """
     if before.is_empty():  # (a first night: every allocation is new)
         return after.select(*ALLOCATION_KEY, "qty", qty_before=pl.lit(None, pl.Int64()))
@@ -112,7 +112,6 @@ def allocation_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFram
             on=ALLOCATION_KEY,
             how="full",
             coalesce=True,
-            maintain_order="left_right",
         )
         .filter(pl.col("qty").ne_missing(pl.col("qty_before")))
         .collect(engine="streaming")
