@@ -15,8 +15,15 @@ from typing import Any, Final
 import polars as pl
 from fake_invariants import breaches
 
+from allocation.adapters.views import PICK_REASON, RESERVE_REASON
 from allocation.adapters.warehouse import APPENDABLE_TABLES, OverFrozen, Warehouse
-from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
+from allocation.domain.status import (
+    AllocationStatus,
+    FileStatus,
+    LedgerEvent,
+    LineStatus,
+    RunStatus,
+)
 from allocation.engine.plan import pick_list
 from allocation.engine.shards import of_shard
 
@@ -241,18 +248,28 @@ class FakeWarehouse(Warehouse):
             ),
         )
 
-    def replace_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    def change_allocations(
+        self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
     ) -> None:
         mine, others = self._split_allocations(status)
-        before = mine.select(*ALLOCATION_KEY, qty_before="qty", run_before="run_id")
-        wanted = rows.select(*MOVES).join(before, on=ALLOCATION_KEY, how="left")
-        unchanged = pl.col("qty") == pl.col("qty_before")
-        stamped = wanted.with_columns(
-            status=pl.lit(status),
-            run_id=pl.when(unchanged).then("run_before").otherwise(pl.lit(run_id)),
+        named = changes.select(*ALLOCATION_KEY, new_qty="qty")
+        # Named with a qty: set and stamped; named without: gone; not named: as they were.
+        changed = (
+            mine.join(named.drop_nulls("new_qty"), on=ALLOCATION_KEY)
+            .with_columns(qty="new_qty", run_id=pl.lit(run_id))
+            .drop("new_qty")
         )
-        self.tables["allocations"] = pl.concat([others, conform(stamped, TABLES["allocations"])])
+        untouched = mine.join(named, on=ALLOCATION_KEY, how="anti")
+        new = changes.filter(pl.col("qty_before").is_null()).select(*MOVES)
+        added = new.with_columns(status=pl.lit(status), run_id=pl.lit(run_id))
+        self.tables["allocations"] = pl.concat(
+            [
+                others,
+                untouched,
+                changed,
+                conform(added, TABLES["allocations"]),
+            ]
+        )
 
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
         mine, others = self._split_allocations(status)
@@ -290,6 +307,8 @@ class FakeWarehouse(Warehouse):
         if rows.height:
             stamped = rows.with_columns(pl.lit(v).alias(k) for k, v in same_for_every_row.items())
             self.tables[table] = pl.concat([self.tables[table], conform(stamped, TABLES[table])])
+            if table == "pick_list_lines":  # (its lines are the ledger's picks)
+                self.append("ledger", self._picks_in_ledger(stamped))
 
     def ingested_hashes(self) -> set[str]:
         files = self.tables["ingested_files"].filter(pl.col("status") != FileStatus.SKIPPED)
@@ -355,6 +374,18 @@ class FakeWarehouse(Warehouse):
 
     # --- a night's shards
 
+    def holds_allocations(self, status: AllocationStatus) -> bool:
+        return not self.tables["allocations"].filter(status=status).is_empty()
+
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        planned = self.tables["run_allocations"].filter(run_id=run_id, in_stock=False)
+        self.append(
+            "ledger",
+            self._stamped_with_start(planned.drop("in_stock", "eta")),
+            event=LedgerEvent.RESERVE.value,
+            reason=RESERVE_REASON,
+        )
+
     def open_line_count(self) -> int:
         return self.lines("sku", status=LineStatus.OPEN).height
 
@@ -370,15 +401,6 @@ class FakeWarehouse(Warehouse):
     def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
         return of_shard(self.allocations(status), shard, self._shards)
 
-    def replace_shard_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
-    ) -> None:
-        others = self.allocations(status).join(
-            self.shard_allocations(status, shard), on=ALLOCATION_KEY, how="anti"
-        )
-        # The other shards' allocations are given as they are, so they keep their stamps.
-        self.replace_allocations(status, pl.concat([others, rows.select(*MOVES)]), run_id)
-
     def stage_picks(self, picks: pl.DataFrame) -> None:
         self._staged.append(picks.select(*MOVES))
 
@@ -388,6 +410,21 @@ class FakeWarehouse(Warehouse):
         self._staged = []
 
     # --- helpers
+
+    def _picks_in_ledger(self, lines: pl.DataFrame) -> pl.DataFrame:
+        """Pick-list lines as the ledger's pick events, stamped with their run's start."""
+        return self._stamped_with_start(lines).with_columns(
+            event=pl.lit(LedgerEvent.PICK.value), reason=pl.lit(PICK_REASON)
+        )
+
+    def _stamped_with_start(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows of runs, with their run's start time as `recorded_at` (rows of no run dropped)."""
+        started = pl.DataFrame(
+            [(run_id, run["started_at"]) for run_id, run in self.runs.items()],
+            schema={"run_id": TEXT, "recorded_at": MOMENT},
+            orient="row",
+        )
+        return rows.join(started, on="run_id")
 
     def _split_allocations(self, status: AllocationStatus) -> tuple[pl.DataFrame, pl.DataFrame]:
         allocations = self.tables["allocations"]

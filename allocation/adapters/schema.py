@@ -7,7 +7,7 @@ from typing import Final
 
 import duckdb
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 STORAGE_COMPATIBILITY: Final = "v1.4.0"
 """The oldest DuckDB release that must read the file: 1.4, the long-term-support line.
@@ -191,6 +191,23 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     INSERT INTO pick_list_lines_v2 SELECT * FROM pick_list_lines;
     DROP TABLE pick_list_lines;
     ALTER TABLE pick_list_lines_v2 RENAME TO pick_list_lines;
+    """,
+    # Version 3: history written once. A pick's ledger row repeated its pick-list line (3M rows
+    # of a 10M-line first night, written a second time); `ledger` becomes a view (`views`) of
+    # the events stored here and of each run's pick-list lines as pick events. The pick rows
+    # it derives are those deleted here: a pick-list line's, with the run's start time and
+    # the reason every night and operator allocation has written. Likewise a night that held
+    # no reservation before it planned (a first night: 6M rows) has its reserve events in the
+    # view as its run_allocations on inbound batches, and its run_id in
+    # ledger_planned_reservations, rather than each written again.
+    """
+    CREATE TABLE ledger_planned_reservations (run_id VARCHAR NOT NULL);
+    ALTER TABLE ledger RENAME TO ledger_events;
+    DELETE FROM ledger_events e USING pick_list_lines p, runs r
+    WHERE e.event = 'pick' AND e.reason = 'allocated from in-stock batch; on the pick list'
+      AND p.run_id = e.run_id AND r.run_id = e.run_id AND e.recorded_at = r.started_at
+      AND p.order_id = e.order_id AND p.sku = e.sku AND p.batch_ref = e.batch_ref
+      AND p.qty = e.qty;
     """,
 )
 

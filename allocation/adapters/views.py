@@ -14,6 +14,7 @@ from typing import Final
 import duckdb
 
 from allocation.adapters.rules_sql import demand_order_sql, in_stock_sql, inbound_sql, short_sql
+from allocation.domain.status import LedgerEvent
 
 _PICKED = "coalesce(h.picked, 0)"
 _RESERVED = "coalesce(h.reserved, 0)"
@@ -247,7 +248,47 @@ RUN_HISTORY: Final = View(
     """,
 )
 
-VIEWS: Final[tuple[View, ...]] = (BATCH_AVAILABILITY, OPEN_LINES, SKU_SUMMARY, RUN_HISTORY)
+PICK_REASON: Final = "allocated from in-stock batch; on the pick list"
+"""The reason of a pick's ledger row: every pick is on its run's pick list."""
+RESERVE_REASON: Final = "re-planned onto inbound batch"
+"""The reason of a night's reserve rows in the ledger."""
+
+LEDGER: Final = View(
+    name="ledger",
+    description=(
+        "Append-only history, one row per change to a line's units: each pick, reservation "
+        "made, grown, shrunk or released, withdrawal and cancellation, with its run and reason. "
+        "Pick rows are the runs' pick-list lines, and the reserve rows of a run in "
+        "ledger_planned_reservations its run_allocations on inbound batches; the others are "
+        "stored in ledger_events."
+    ),
+    columns={
+        "run_id": "Run (night or operator command) that made the change.",
+        "recorded_at": "When that run started.",
+        "event": "pick, reserve, release, withdraw or cancel.",
+        "order_id": "Order of the line.",
+        "sku": "SKU of the line.",
+        "batch_ref": "Batch the units are on (NULL for a cancellation).",
+        "qty": "Units picked, reserved, released or withdrawn (NULL for a cancellation).",
+        "reason": "Why, in words.",
+    },
+    sql=f"""
+    SELECT run_id, recorded_at, event, order_id, sku, batch_ref, qty, reason FROM ledger_events
+    UNION ALL
+    SELECT * FROM (
+        SELECT p.run_id, r.started_at, '{LedgerEvent.PICK.value}', p.order_id, p.sku,
+               p.batch_ref, p.qty, '{PICK_REASON}'
+        FROM pick_list_lines p JOIN runs r ON r.run_id = p.run_id
+        UNION ALL
+        SELECT a.run_id, r.started_at, '{LedgerEvent.RESERVE.value}', a.order_id, a.sku,
+               a.batch_ref, a.qty, '{RESERVE_REASON}'
+        FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
+        WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
+    )
+    """,
+)
+
+VIEWS: Final[tuple[View, ...]] = (BATCH_AVAILABILITY, OPEN_LINES, SKU_SUMMARY, RUN_HISTORY, LEDGER)
 """In creation order: a view may read the ones before it (`sku_summary` reads `open_lines`)."""
 
 

@@ -158,13 +158,15 @@ class Warehouse(abc.ABC):
         """The batches whose picks exceed their quantity, with those picks and their lines."""
 
     @abc.abstractmethod
-    def replace_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    def change_allocations(
+        self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
     ) -> None:
-        """Make the allocations of one status equal `rows`.
+        """Apply `changes` to the allocations of one status, touching only the keys they name.
 
-        `rows`: order_id, sku, batch_ref, qty, one row per key. An allocation whose qty
-        changes, or that is new, is stamped with `run_id`; one left as it was keeps its run.
+        `changes`: order_id, sku, batch_ref, qty, qty_before (`plan.allocation_changes` of
+        the allocations held and those wanted), one row per key. `qty` null: the allocation
+        is deleted; `qty_before` null: it is inserted; otherwise its qty is set. Inserted and
+        updated allocations are stamped with `run_id`.
         """
 
     @abc.abstractmethod
@@ -195,6 +197,8 @@ class Warehouse(abc.ABC):
         """Append rows to a table that grows by rows (history, inputs), matching columns by name.
 
         `same_for_every_row` gives columns whose value is one for all rows (a run id, an event).
+        Lines appended to `pick_list_lines` are in the `ledger` as its pick events too (with
+        their run's start time), so picks are never appended to the ledger themselves.
         """
 
     @abc.abstractmethod
@@ -259,6 +263,20 @@ class Warehouse(abc.ABC):
     # --- a night's shards (SKUs split by `sharding.shard_of`) -----------------------------------
 
     @abc.abstractmethod
+    def holds_allocations(self, status: AllocationStatus) -> bool:
+        """Whether any allocation of the status is held (looked up, not read)."""
+
+    @abc.abstractmethod
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        """Put the run's reservations in the ledger: its inbound `run_allocations`, as reserved.
+
+        Each becomes a reserve event (reason `views.RESERVE_REASON`). For a night that held
+        no reservation when it planned: every reservation it made is new, and is one of its
+        allocations, so the ledger shows them rather than holding them twice (6M rows on a
+        10M-line first night).
+        """
+
+    @abc.abstractmethod
     def open_line_count(self) -> int:
         """How many order lines are open (counted, not read)."""
 
@@ -281,15 +299,6 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
         """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
-
-    @abc.abstractmethod
-    def replace_shard_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
-    ) -> None:
-        """`replace_allocations` within one shard: the other shards' allocations stay as they are.
-
-        `rows` are the shard's (order_id, sku, batch_ref, qty), one row per key.
-        """
 
     @abc.abstractmethod
     def stage_picks(self, picks: pl.DataFrame) -> None:

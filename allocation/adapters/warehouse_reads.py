@@ -194,6 +194,14 @@ class DuckDBReads(DuckDBSql):
         """Each invariant's query, run."""
         return {rule: self.query(sql) for rule, sql in CHECKS.items()}
 
+    def holds_allocations(self, status: AllocationStatus) -> bool:
+        """Whether any allocation of the status is held (the first one found is enough)."""
+        return bool(
+            self.query(
+                "SELECT 1 AS held FROM allocations WHERE status = ? LIMIT 1", [status]
+            ).height
+        )
+
     def open_line_count(self) -> int:
         """A count of the open lines (one column scanned, nothing read out)."""
         count: int = self.query(

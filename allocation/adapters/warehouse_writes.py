@@ -11,7 +11,7 @@ import polars as pl
 from allocation.adapters.arrow_streams import read_once
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.rules_sql import PICK_LIST_ORDER_SQL, shard_sql
-from allocation.adapters.warehouse_reads import SKU_SHARDS, in_shard
+from allocation.adapters.warehouse_reads import SKU_SHARDS
 from allocation.domain.status import AllocationStatus, LineStatus, RunStatus
 
 APPENDABLE_TABLES: Final = frozenset(
@@ -26,6 +26,11 @@ APPENDABLE_TABLES: Final = frozenset(
         "order_lines",  # rows are added here; only their status changes afterwards
     }
 )
+STORED_IN: Final = {"ledger": "ledger_events"}
+"""Where a table's appended rows are kept, when not in the table of its name.
+
+The `ledger` is a view (`views.LEDGER`): its picks are the pick lists' lines, the rest of its
+rows are appended to `ledger_events`."""
 _ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status (one row per key and status)."""
 _SAME_ALLOCATION: Final = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
@@ -49,7 +54,7 @@ class DuckDBWrites(DuckDBSql):
             self.connection.register("_rows", read_once(rows))
             constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
             self._run(
-                f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _rows",
+                f"INSERT INTO {STORED_IN.get(table, table)} BY NAME SELECT *{constants} FROM _rows",
                 same_for_every_row or None,
             )
             self.connection.unregister("_rows")
@@ -93,54 +98,45 @@ class DuckDBWrites(DuckDBSql):
         )
         self.connection.unregister("_keys")
 
-    def replace_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str
+    def change_allocations(
+        self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
     ) -> None:
-        """Make the allocations of `status` equal `rows`, touching only the rows that differ.
+        """Delete, update and insert the allocations `changes` name, and only those.
 
-        Most allocations are the same from night to night, so rows no longer wanted are
-        deleted, rows whose qty changed are updated in place, and only new keys are inserted,
-        rather than rewriting (and re-stamping) the whole table every night.
+        Each statement runs only when it has rows: a night that changes no reservation
+        writes nothing, and a first night only inserts (no statement joins the table).
         """
-        self._replace(status, rows, run_id, within="TRUE", shard=None)
-
-    def replace_shard_allocations(
-        self, status: AllocationStatus, rows: pl.DataFrame, run_id: str, shard: int
-    ) -> None:
-        """`replace_allocations`, deleting only the shard's allocations that `rows` lack."""
-        self._replace(status, rows, run_id, within=in_shard("a"), shard=shard)
-
-    def _replace(
-        self,
-        status: AllocationStatus,
-        rows: pl.DataFrame,
-        run_id: str,
-        *,
-        within: str,
-        shard: int | None,
-    ) -> None:
-        """Replace the allocations of `status` that satisfy `within` (SQL on `a`) by `rows`."""
-        scope = {"status": status} | ({} if shard is None else {"shard": shard})
-        if not rows.height:
-            self._run(f"DELETE FROM allocations a WHERE a.status = $status AND {within}", scope)
+        if not changes.height:
             return
-        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        parameters = {"status": status, "run_id": run_id}
-        self._run(
-            f"""
-            DELETE FROM allocations a WHERE a.status = $status AND {within}
-            AND NOT EXISTS (SELECT 1 FROM _allocations r WHERE {_SAME_ALLOCATION})
-            """,
-            scope,
-        )
-        self._run(
-            f"""
-            UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _allocations r
-            WHERE a.status = $status AND {_SAME_ALLOCATION} AND a.qty <> r.qty
-            """,
-            parameters,
-        )
-        self._insert_new_keys(parameters)
+        self._register("_changes", changes.select(*_ALLOCATION_KEY, "qty", "qty_before"))
+        gone, new = changes["qty"].null_count(), changes["qty_before"].null_count()
+        if gone:
+            self._run(
+                f"""
+                DELETE FROM allocations a USING _changes r
+                WHERE a.status = $status AND {_SAME_ALLOCATION} AND r.qty IS NULL
+                """,
+                {"status": status},
+            )
+        if gone + new < changes.height:
+            self._run(
+                f"""
+                UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _changes r
+                WHERE a.status = $status AND {_SAME_ALLOCATION}
+                  AND r.qty IS NOT NULL AND r.qty_before IS NOT NULL
+                """,
+                {"status": status, "run_id": run_id},
+            )
+        if new:
+            self._run(
+                """
+                INSERT INTO allocations BY NAME
+                SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
+                FROM _changes WHERE qty_before IS NULL
+                """,
+                {"status": status, "run_id": run_id},
+            )
+        self.connection.unregister("_changes")
 
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
         """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted.
@@ -188,21 +184,6 @@ class DuckDBWrites(DuckDBSql):
             )
         self.connection.unregister("_taken")
 
-    def _insert_new_keys(self, parameters: dict[str, str]) -> None:
-        """Insert the rows of `_allocations` whose key has no allocation of the status yet."""
-        self._run(
-            f"""
-            INSERT INTO allocations BY NAME
-            SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
-            FROM _allocations r
-            WHERE NOT EXISTS (
-                SELECT 1 FROM allocations a WHERE a.status = $status AND {_SAME_ALLOCATION}
-            )
-            """,
-            parameters,
-        )
-        self.connection.unregister("_allocations")
-
     def drop_reservations_of_cancelled_lines(self) -> None:
         """Delete the reservations of cancelled lines."""
         self._run(
@@ -237,6 +218,10 @@ class DuckDBWrites(DuckDBSql):
     def mark_published(self, run_id: str, published_at: datetime) -> None:
         """Stamp the run's publication time."""
         self._run("UPDATE runs SET published_at = ? WHERE run_id = ?", [published_at, run_id])
+
+    def ledger_reservations_as_planned(self, run_id: str) -> None:
+        """Name the run in `ledger_planned_reservations` (the `ledger` view reads it)."""
+        self._run("INSERT INTO ledger_planned_reservations VALUES (?)", [run_id])
 
     def shard_night(self, shards: int) -> None:
         """Fill the temporary table of the night's SKUs and their shards, each SKU hashed once.

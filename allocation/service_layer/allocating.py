@@ -7,11 +7,12 @@ from dataclasses import astuple, dataclass
 
 import polars as pl
 
+from allocation.adapters.views import RESERVE_REASON
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
 from allocation.domain.status import AllocationStatus, LedgerEvent
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
-from allocation.engine.plan import NightPlan
+from allocation.engine.plan import NightPlan, allocation_changes
 from allocation.engine.plan import pick_list as numbered
 from allocation.engine.shards import ShardInputs, shards_for
 from allocation.service_layer.changes import withdraw_over_frozen
@@ -72,23 +73,43 @@ def allocate_open_demand(
     count = shards_for(warehouse.open_line_count()) if shards is None else shards
     if count > 1:
         warehouse.shard_night(count)
+    # Holding no reservation (a first night), the night's are all new: nothing to read back,
+    # and the ledger shows its inbound allocations as they are rather than each written
+    # again (6M rows at 10M lines). Holding no pick, its picks are only inserted.
+    reserving_anew = not warehouse.holds_allocations(AllocationStatus.RESERVED)
+    picking_anew = not warehouse.holds_allocations(PICKED)
     report, planned = AllocationReport(), 0
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
-        reserved_before = (
-            warehouse.allocations(AllocationStatus.RESERVED)
-            if shard is None
-            else warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
+        reserved_before = _reserved(warehouse, shard, none_held=reserving_anew)
+        record_plan(
+            warehouse,
+            run,
+            plan,
+            reserved_before,
+            shard=shard,
+            ledger=not reserving_anew,
+            picked=picking_anew,
         )
-        record_plan(warehouse, run, plan, reserved_before, shard=shard)
         report += AllocationReport.of(plan)
         del plan, reserved_before  # (freed before the next shard is read)
         planned += 1
     if planned != count:  # (a shard left unwritten would keep last night's reservations)
         raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
+    if reserving_anew:
+        warehouse.ledger_reservations_as_planned(run.run_id)
     if count > 1:
         warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
     return report
+
+
+def _reserved(warehouse: Warehouse, shard: int | None, *, none_held: bool) -> pl.DataFrame:
+    """The reservations held: the night's (`shard` None) or a shard's; read only if any are."""
+    if none_held:
+        return pl.DataFrame(schema=ALLOCATION_SCHEMA)
+    if shard is None:
+        return warehouse.allocations(AllocationStatus.RESERVED)
+    return warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
 
 
 def _shards(warehouse: Warehouse, count: int) -> Iterator[ShardInputs]:
@@ -120,24 +141,32 @@ def record_plan(
     reserved_before: pl.DataFrame,
     *,
     shard: int | None = None,
+    ledger: bool = True,
+    picked: bool = False,
 ) -> None:
-    """Write the plan: frozen picks grow, reservations are replaced, history is appended.
+    """Write the plan: frozen picks grow, reservations change, history is appended.
 
-    `shard` None: the plan is the whole night's. A shard's plan replaces that shard's
-    reservations only, and its picks are staged for the night's pick list, numbered once
-    every shard is written (`Warehouse.append_staged_pick_list`).
+    `reserved_before`: the reservations held before (the shard's, for a shard); only those
+    that differ from the plan's are written. `shard` None: the plan is the whole night's. A
+    shard's picks are staged for the night's pick list, numbered once every shard is written
+    (`Warehouse.append_staged_pick_list`). `ledger` False: the reservations' ledger rows are
+    left to `Warehouse.ledger_reservations_as_planned`. `picked` True: no pick was held
+    before the night, so the plan's picks are only inserted (no key of theirs is held).
     """
-    warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    if picked:
+        first = allocation_changes(plan.picks.clear(), plan.picks)
+        warehouse.change_allocations(AllocationStatus.PICKED, first, run.run_id)
+    else:
+        warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
+    changes = allocation_changes(reserved_before, plan.reservations)
+    warehouse.change_allocations(AllocationStatus.RESERVED, changes, run.run_id)
     if shard is None:
-        warehouse.replace_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
         _record_history(warehouse, run, plan)
     else:
-        warehouse.replace_shard_allocations(
-            AllocationStatus.RESERVED, plan.reservations, run.run_id, shard
-        )
         warehouse.stage_picks(plan.picks)
         _record_history(warehouse, run, plan, pick_list=False)
-    _record_ledger(warehouse, run, plan, reserved_before)
+    if ledger:
+        _record_ledger(warehouse, run, changes)
 
 
 def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
@@ -150,7 +179,7 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
     _record_history(warehouse, run, plan)
-    _record_ledger(warehouse, run, plan, None)
+    _record_ledger(warehouse, run, allocation_changes(plan.reservations.clear(), plan.reservations))
 
 
 def _record_history(
@@ -165,39 +194,18 @@ def _record_history(
     warehouse.append("run_shortages", plan.shortages, run_id=run.run_id)
 
 
-def _record_ledger(
-    warehouse: Warehouse, run: RunContext, plan: NightPlan, reserved_before: pl.DataFrame | None
-) -> None:
-    """Ledger rows: each pick, and each reservation made, grown, shrunk or released.
+def _record_ledger(warehouse: Warehouse, run: RunContext, reserved: pl.DataFrame) -> None:
+    """Ledger rows: each reservation made, grown, shrunk or released.
 
-    `reserved_before` None: the plan's reservations are all added (one new line's).
+    `reserved`: the reservations that changed (`allocation_changes`). The picks are in the
+    ledger as their pick-list lines are (`Warehouse.append`).
     """
     stamp = {"run_id": run.run_id, "recorded_at": run.started_at}
-    warehouse.append(
-        "ledger",
-        plan.picks,
-        event=LedgerEvent.PICK,
-        reason="allocated from in-stock batch; on the pick list",
-        **stamp,
-    )
-    if reserved_before is None or reserved_before.is_empty():  # every reservation is new
-        grown, shrunk = plan.reservations, plan.reservations.clear()
-    else:
-        # Streamed, so only the changed reservations are held, not the whole join of two
-        # frames of millions of rows (most reservations are the same from night to night).
-        change = (
-            plan.reservations.lazy()
-            .join(reserved_before.lazy(), on=KEY, how="full", coalesce=True, suffix="_before")
-            .with_columns(pl.col("qty", "qty_before").fill_null(0))
-            .select(*KEY, delta=pl.col("qty") - pl.col("qty_before"))
-            .filter(pl.col("delta") != 0)
-            .collect(engine="streaming")
-        )
-        grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
-        shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
-    warehouse.append(
-        "ledger", grown, event=LedgerEvent.RESERVE, reason="re-planned onto inbound batch", **stamp
-    )
+    delta = pl.col("qty").fill_null(0) - pl.col("qty_before").fill_null(0)
+    change = reserved.select(*KEY, delta=delta)
+    grown = change.filter(pl.col("delta") > 0).select(*KEY, qty="delta")
+    shrunk = change.filter(pl.col("delta") < 0).select(*KEY, qty=-pl.col("delta"))
+    warehouse.append("ledger", grown, event=LedgerEvent.RESERVE, reason=RESERVE_REASON, **stamp)
     warehouse.append(
         "ledger",
         shrunk,

@@ -15,6 +15,7 @@ import pytest
 from executable import ALLOCATION
 from http_server import TOKEN, WRITE, serving, unique
 
+from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse
 
 
@@ -317,7 +318,7 @@ def test_health_names_the_schema_version_and_last_committed_run(client: httpx.Cl
 
     health = client.get("/health").json()
 
-    assert health["status"] == "ok" and health["schema_version"] == 2
+    assert health["status"] == "ok" and health["schema_version"] == schema.SCHEMA_VERSION
     assert health["last_committed_run"]["run_id"] == added["run_id"]
 
 

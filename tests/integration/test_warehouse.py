@@ -14,6 +14,7 @@ import pytest
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.domain.status import AllocationStatus
+from allocation.engine.plan import allocation_changes
 
 
 def batch_rows(*references: str) -> pl.DataFrame:
@@ -119,11 +120,46 @@ def test_a_version_1_file_is_upgraded_in_place_keeping_its_rows_and_dropping_the
             warehouse.execute(
                 "INSERT INTO order_lines VALUES ('o2', 'X', 0, 0, NULL, 2, 'open', 'r2', 'f', 2)"
             )
-    assert version == 2
+    assert version == schema.SCHEMA_VERSION
     assert lines == [("o1", 3, "open", 2)]
     assert picked == [("b1", 3, "picked")]
     assert picks == [("PL-r1", 1)]
     assert sorted(keyed) == ["batches", "runs"]
+
+
+def test_a_version_2_file_is_upgraded_in_place_its_ledger_the_same_with_picks_stored_once(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    started = "2026-11-26 22:00:00+00"
+    with duckdb.connect(str(db)) as con:  # a file as release 2 left it: a pick, a reservation
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(schema.MIGRATIONS[:2], start=1):
+            con.execute(migration)
+            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        con.execute(
+            "INSERT INTO runs (run_id, run_date, policy, started_at, status) "
+            f"VALUES ('r1', '2026-11-26', 'split', '{started}', 'committed')"
+        )
+        con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")
+        con.execute(
+            f"""
+            INSERT INTO ledger VALUES
+            ('r1', '{started}', 'pick', 'o1', 'CHAIR', 'b1', 3,
+             'allocated from in-stock batch; on the pick list'),
+            ('r1', '{started}', 'reserve', 'o2', 'CHAIR', 'b2', 2, 're-planned onto inbound batch'),
+            ('r1', '{started}', 'cancel', 'o3', 'CHAIR', NULL, NULL, 'cancelled by a file')
+            """
+        )
+        before = con.sql("SELECT * FROM ledger ORDER BY ALL").fetchall()
+    with DuckDBWarehouse(db) as warehouse:
+        warehouse.commit()
+        after = warehouse.query("SELECT * FROM ledger ORDER BY ALL").rows()
+        stored = warehouse.query("SELECT event FROM ledger_events ORDER BY event").rows()
+        version = warehouse.schema_version()
+    assert version == schema.SCHEMA_VERSION == 3
+    assert after == before
+    assert stored == [("cancel",), ("reserve",)]
 
 
 def allocation_rows(*rows: tuple[str, str, int]) -> pl.DataFrame:
@@ -134,20 +170,16 @@ def allocation_rows(*rows: tuple[str, str, int]) -> pl.DataFrame:
     )
 
 
-def test_replacing_allocations_stamps_only_the_new_and_changed_rows_with_the_run(
+def test_changing_allocations_stamps_only_the_new_and_changed_rows_and_deletes_the_gone(
     tmp_path: Path,
 ) -> None:
+    first = allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1))
+    second = allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1))
     with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
-        warehouse.replace_allocations(
-            AllocationStatus.RESERVED,
-            allocation_rows(("o1", "b1", 2), ("o2", "b1", 3), ("o4", "b1", 1)),
-            "r1",
-        )
-        warehouse.replace_allocations(
-            AllocationStatus.RESERVED,
-            allocation_rows(("o1", "b1", 2), ("o2", "b1", 4), ("o3", "b2", 1)),
-            "r2",
-        )
+        for before, after, run_id in ((first.clear(), first, "r1"), (first, second, "r2")):
+            warehouse.change_allocations(
+                AllocationStatus.RESERVED, allocation_changes(before, after), run_id
+            )
         rows = warehouse.query(
             "SELECT order_id, batch_ref, qty, run_id FROM allocations ORDER BY order_id"
         ).rows()

@@ -21,7 +21,11 @@ from allocation.adapters.rules_sql import shard_sql
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain.policy import Policy
 from allocation.domain.sharding import shard_of
-from allocation.engine.plan import NightPlan, plan_night
+from allocation.engine.plan import (
+    NightPlan,
+    allocation_changes,
+    plan_night,
+)
 from allocation.engine.shards import ShardInputs, of_shard, plan_shard
 from allocation.service_layer import allocating, runs
 
@@ -179,3 +183,36 @@ def test_allocating_in_three_shards_leaves_the_same_tables_as_in_one(
 
     for table in TABLES:
         assert_frame_equal(left[0][table], left[1][table])
+
+
+held = st.dictionaries(
+    st.tuples(st.sampled_from(["o1", "o2", "o3"]), st.just("A"), st.sampled_from(["b1", "b2"])),
+    st.integers(1, 4),
+    max_size=6,
+)
+
+
+def allocation_frame(rows: dict[tuple[str, str, str], int]) -> pl.DataFrame:
+    """Allocations from {key: qty}."""
+    return pl.DataFrame(
+        [(*key, qty) for key, qty in rows.items()],
+        schema={"order_id": pl.String, "sku": pl.String, "batch_ref": pl.String, "qty": pl.Int64},
+        orient="row",
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=held, after=held)
+def test_allocation_changes_applied_to_what_was_held_give_what_is_wanted(
+    before: dict[tuple[str, str, str], int], after: dict[tuple[str, str, str], int]
+) -> None:
+    changes = allocation_changes(allocation_frame(before), allocation_frame(after))
+
+    applied = dict(before)
+    for order_id, sku, batch_ref, qty, qty_before in changes.iter_rows():
+        assert qty != qty_before and applied.get((order_id, sku, batch_ref)) == qty_before
+        if qty is None:
+            del applied[(order_id, sku, batch_ref)]
+        else:
+            applied[(order_id, sku, batch_ref)] = qty
+    assert applied == after

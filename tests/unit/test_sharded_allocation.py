@@ -132,3 +132,38 @@ def test_a_planner_that_returns_fewer_plans_than_shards_fails_the_stage(
     with pytest.raises(RuntimeError, match="2 plans for 3 shards"):
         allocating.allocate_open_demand(warehouse, run, ForgetfulPlanner(), shards=3)
     warehouse.rollback()
+
+
+def ledger_rows(warehouse: DuckDBWarehouse, table: str, run_id: str) -> list[tuple[object, ...]]:
+    return warehouse.query(
+        f"SELECT event, order_id, sku, batch_ref, qty FROM {table} WHERE run_id = ? ORDER BY ALL",
+        [run_id],
+    ).rows()
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_a_first_nights_ledger_shows_its_picks_and_reservations_without_storing_them_again(
+    shards: int,
+) -> None:
+    with DuckDBWarehouse(":memory:") as warehouse:
+        for n, sku in enumerate(SKUS):
+            stock(warehouse, f"st-{sku}", sku, 4 + n)
+            stock(warehouse, f"in-{sku}", sku, 3, TOMORROW)
+            order(warehouse, "o1", sku, 9)
+        first = night(warehouse)
+        allocating.allocate_open_demand(warehouse, first, shards=shards)
+        held = warehouse.query(
+            "SELECT CASE status WHEN 'picked' THEN 'pick' ELSE 'reserve' END AS event, "
+            "order_id, sku, batch_ref, qty FROM allocations ORDER BY ALL"
+        ).rows()
+        shown = ledger_rows(warehouse, "ledger", first.run_id)
+        stored = ledger_rows(warehouse, "ledger_events", first.run_id)
+        stock(warehouse, "in-CHAIR", "CHAIR", 1, TOMORROW)  # cut: the next night re-plans it
+        second = runs.new_run(TODAY, Policy.SPLIT, now=datetime(2025, 3, 4, 22, tzinfo=UTC))
+        runs.start_run(warehouse, second)
+        allocating.allocate_open_demand(warehouse, second, shards=shards)
+        released = ledger_rows(warehouse, "ledger_events", second.run_id)
+
+    assert shown == held and {event for event, *_ in held} == {"pick", "reserve"}
+    assert stored == []
+    assert released == [("release", "o1", "CHAIR", "in-CHAIR", 2)]
