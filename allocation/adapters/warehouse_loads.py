@@ -1,14 +1,14 @@
 """The warehouse's look-ups for the load stage: only the rows a file names, joined in DuckDB.
 
-A file's keys are registered and joined to the table, so a night's file is checked against
+A file's keys are joined to the table, so a night's file is checked against
 the lines and batches it names, never by reading every line of the warehouse into Python.
 """
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 
-from allocation.adapters.arrow_streams import read_once
 from allocation.adapters.duckdb_sql import DuckDBSql
 
 
@@ -17,21 +17,27 @@ class DuckDBLoads(DuckDBSql):
 
     def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
         """The order lines (order_id, sku, qty) of the keys given (order_id, sku)."""
-        self.connection.register("_keys", read_once(keys.select("order_id", "sku")))
-        try:
-            return self.query(
-                "SELECT order_id, sku, qty FROM order_lines SEMI JOIN _keys USING (order_id, sku)"
+        return _frame_of(
+            self._reading("_keys", keys.select("order_id", "sku"))(
+                "SELECT order_id, sku, qty FROM order_lines SEMI JOIN _keys USING (order_id, sku)",
+                None,
             )
-        finally:
-            self.connection.unregister("_keys")
+        )
 
     def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
         """The batches (reference, sku, purchased_quantity, eta) of the references given."""
-        self.connection.register("_references", read_once(references.select("reference")))
-        try:
-            return self.query(
+        return _frame_of(
+            self._reading("_references", references.select("reference"))(
                 "SELECT reference, sku, purchased_quantity, eta FROM batches "
-                "SEMI JOIN _references USING (reference)"
+                "SEMI JOIN _references USING (reference)",
+                None,
             )
-        finally:
-            self.connection.unregister("_references")
+        )
+
+
+def _frame_of(rows: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
+    """The rows a SELECT read, as a Polars frame."""
+    if rows is None:  # (DuckDB gives a relation for every statement that only reads)
+        raise RuntimeError("a SELECT gave no rows to read")
+    frame: pl.DataFrame = rows.pl()
+    return frame

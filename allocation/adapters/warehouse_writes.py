@@ -8,7 +8,6 @@ from typing import Final
 
 import polars as pl
 
-from allocation.adapters.arrow_streams import read_once
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.rules_sql import PICK_LIST_ORDER_SQL, shard_sql
 from allocation.adapters.warehouse_reads import SKU_SHARDS
@@ -34,7 +33,7 @@ rows are appended to `ledger_events`."""
 _ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status (one row per key and status)."""
 _SAME_ALLOCATION: Final = " AND ".join(f"a.{column} = r.{column}" for column in _ALLOCATION_KEY)
-"""SQL: allocation `a` (a table row) has the key of row `r` (a registered frame's row)."""
+"""SQL: allocation `a` (a table row) has the key of row `r` (a frame's row)."""
 
 
 class DuckDBWrites(DuckDBSql):
@@ -50,21 +49,17 @@ class DuckDBWrites(DuckDBSql):
         if table not in APPENDABLE_TABLES:
             raise ValueError(f"{table} is not a table rows are appended to")
         if rows.height:
-            # Read once: the transaction would otherwise keep the rows until it ends.
-            self.connection.register("_rows", read_once(rows))
             constants = "".join(f", ${name} AS {name}" for name in same_for_every_row)
-            self._run(
+            self._reading("_rows", rows)(
                 f"INSERT INTO {STORED_IN.get(table, table)} BY NAME SELECT *{constants} FROM _rows",
-                same_for_every_row or None,
+                same_for_every_row,
             )
-            self.connection.unregister("_rows")
 
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
         """Insert or update batches by reference, keeping who created them."""
         if not batches.height:
             return
-        self.connection.register("_batches", read_once(batches))
-        self._run(
+        self._reading("_batches", batches)(
             """
             INSERT INTO batches BY NAME
             SELECT reference, sku, purchased_quantity, eta,
@@ -77,7 +72,6 @@ class DuckDBWrites(DuckDBSql):
             """,
             {"run_id": run_id},
         )
-        self.connection.unregister("_batches")
 
     def delete_batch(self, reference: str) -> None:
         """Delete the batch of that reference."""
@@ -87,8 +81,7 @@ class DuckDBWrites(DuckDBSql):
         """Update the status of the given lines."""
         if not keys.height:
             return
-        self._register("_keys", keys.select("order_id", "sku"))
-        self._run(
+        self._reading("_keys", keys.select("order_id", "sku"))(
             """
             UPDATE order_lines SET status = $status
             FROM _keys WHERE order_lines.order_id = _keys.order_id
@@ -96,7 +89,6 @@ class DuckDBWrites(DuckDBSql):
             """,
             {"status": status},
         )
-        self.connection.unregister("_keys")
 
     def change_allocations(
         self, status: AllocationStatus, changes: pl.DataFrame, run_id: str
@@ -108,10 +100,10 @@ class DuckDBWrites(DuckDBSql):
         """
         if not changes.height:
             return
-        self._register("_changes", changes.select(*_ALLOCATION_KEY, "qty", "qty_before"))
+        run = self._reading("_changes", changes.select(*_ALLOCATION_KEY, "qty", "qty_before"))
         gone, new = changes["qty"].null_count(), changes["qty_before"].null_count()
         if gone:
-            self._run(
+            run(
                 f"""
                 DELETE FROM allocations a USING _changes r
                 WHERE a.status = $status AND {_SAME_ALLOCATION} AND r.qty IS NULL
@@ -119,7 +111,7 @@ class DuckDBWrites(DuckDBSql):
                 {"status": status},
             )
         if gone + new < changes.height:
-            self._run(
+            run(
                 f"""
                 UPDATE allocations a SET qty = r.qty, run_id = $run_id FROM _changes r
                 WHERE a.status = $status AND {_SAME_ALLOCATION}
@@ -128,7 +120,7 @@ class DuckDBWrites(DuckDBSql):
                 {"status": status, "run_id": run_id},
             )
         if new:
-            self._run(
+            run(
                 """
                 INSERT INTO allocations BY NAME
                 SELECT order_id, sku, batch_ref, qty, $status AS status, $run_id AS run_id
@@ -136,7 +128,6 @@ class DuckDBWrites(DuckDBSql):
                 """,
                 {"status": status, "run_id": run_id},
             )
-        self.connection.unregister("_changes")
 
     def add_allocations(self, status: AllocationStatus, rows: pl.DataFrame, run_id: str) -> None:
         """Grow the allocations of `status` by `rows`: existing keys by their qty, new inserted.
@@ -147,8 +138,7 @@ class DuckDBWrites(DuckDBSql):
         """
         if not rows.height:
             return
-        self._register("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))
-        self._run(
+        self._reading("_allocations", rows.select(*_ALLOCATION_KEY, "qty"))(
             f"""
             MERGE INTO allocations a USING _allocations r
             ON a.status = $status AND {_SAME_ALLOCATION}
@@ -158,7 +148,6 @@ class DuckDBWrites(DuckDBSql):
             """,
             {"status": status, "run_id": run_id},
         )
-        self.connection.unregister("_allocations")
 
     def subtract_allocations(self, rows: pl.DataFrame, run_id: str) -> None:
         """Shrink the allocations named by `rows`; delete those left with nothing.
@@ -169,20 +158,20 @@ class DuckDBWrites(DuckDBSql):
         """
         if not rows.height:
             return
-        self._register("_taken", rows.select(*_ALLOCATION_KEY, "status", "qty"))
+        run = self._reading("_taken", rows.select(*_ALLOCATION_KEY, "status", "qty"))
         same = f"a.status = r.status AND {_SAME_ALLOCATION}"
-        deleted = self.connection.execute(
-            f"DELETE FROM allocations a USING _taken r WHERE {same} AND a.qty <= r.qty RETURNING 1"
-        ).fetchall()
-        if len(deleted) < rows.height:
-            self._run(
+        deleted = run(
+            f"DELETE FROM allocations a USING _taken r WHERE {same} AND a.qty <= r.qty RETURNING 1",
+            None,
+        )
+        if deleted is None or len(deleted.fetchall()) < rows.height:
+            run(
                 f"""
                 UPDATE allocations a SET qty = a.qty - r.qty, run_id = $run_id FROM _taken r
                 WHERE {same} AND a.qty > r.qty
                 """,
                 {"run_id": run_id},
             )
-        self.connection.unregister("_taken")
 
     def drop_reservations_of_cancelled_lines(self) -> None:
         """Delete the reservations of cancelled lines."""
@@ -246,9 +235,9 @@ class DuckDBWrites(DuckDBSql):
         """Add the picks to a temporary table of the night's picks, unnumbered."""
         self._run(_STAGE_PICKS)
         if picks.height:
-            self._register("_picks", picks.select(*_ALLOCATION_KEY, "qty"))
-            self._run(f"INSERT INTO {_STAGED_PICKS} BY NAME SELECT * FROM _picks")
-            self.connection.unregister("_picks")
+            self._reading("_picks", picks.select(*_ALLOCATION_KEY, "qty"))(
+                f"INSERT INTO {_STAGED_PICKS} BY NAME SELECT * FROM _picks", None
+            )
 
     def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
         """Number the staged picks in SQL over the whole night, append them, drop the stage."""
