@@ -53,7 +53,12 @@ class DuckDBSql(abc.ABC):
         def run(
             sql: str, parameters: Mapping[str, object] | None = None
         ) -> duckdb.DuckDBPyRelation | None:
-            for key, value in (parameters or {}).items():
+            given = parameters or {}
+            # (A variable outlives its statement: one not given here would read a stale value.)
+            missing = set(_PARAMETER.findall(sql)) - set(given)
+            if missing:
+                raise ValueError(f"no value given for {', '.join(sorted(missing))}")
+            for key, value in given.items():
                 self._run(f"SET VARIABLE {key} = ?", [value])
             return relation.query(name, _PARAMETER.sub(r"getvariable('\1')", sql))
 

@@ -228,3 +228,14 @@ def test_subtracting_allocations_takes_picks_and_reservations_back_in_one_call(
             "SELECT order_id, batch_ref, qty, status, run_id FROM allocations ORDER BY ALL"
         ).rows()
     assert rows == [("o1", "b1", 3, "reserved", "r2"), ("o2", "b1", 3, "picked", "r1")]
+
+
+def test_a_statement_reading_a_frame_refuses_a_parameter_it_was_not_given(tmp_path: Path) -> None:
+    """A `$name` left without a value would read whatever an earlier statement bound to it."""
+    with DuckDBWarehouse(str(tmp_path / "w.duckdb")) as warehouse:
+        run = warehouse._reading("_rows", pl.DataFrame({"qty": [1, 2]}))
+        with pytest.raises(ValueError, match="no value given for run_id"):
+            run("SELECT qty, $run_id AS run_id FROM _rows", {"status": "reserved"})
+        rows = run("SELECT qty, $run_id AS run_id FROM _rows ORDER BY qty", {"run_id": "R-1"})
+        assert rows is not None
+        assert rows.fetchall() == [(1, "R-1"), (2, "R-1")]
