@@ -15,9 +15,10 @@ from typing import Any, Final
 import polars as pl
 from fake_invariants import breaches
 
-from allocation.adapters.views import PICK_REASON, RESERVE_REASON
 from allocation.adapters.warehouse import APPENDABLE_TABLES, OverFrozen, Warehouse
 from allocation.domain.status import (
+    PICK_REASON,
+    RESERVE_REASON,
     AllocationStatus,
     FileStatus,
     LedgerEvent,

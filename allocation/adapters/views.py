@@ -14,7 +14,7 @@ from typing import Final
 import duckdb
 
 from allocation.adapters.rules_sql import demand_order_sql, in_stock_sql, inbound_sql, short_sql
-from allocation.domain.status import LedgerEvent
+from allocation.domain.status import PICK_REASON, RESERVE_REASON, LedgerEvent
 
 _PICKED = "coalesce(h.picked, 0)"
 _RESERVED = "coalesce(h.reserved, 0)"
@@ -247,11 +247,6 @@ RUN_HISTORY: Final = View(
     FROM figures
     """,
 )
-
-PICK_REASON: Final = "allocated from in-stock batch; on the pick list"
-"""The reason of a pick's ledger row: every pick is on its run's pick list."""
-RESERVE_REASON: Final = "re-planned onto inbound batch"
-"""The reason of a night's reserve rows in the ledger."""
 
 LEDGER: Final = View(
     name="ledger",

@@ -270,7 +270,7 @@ class Warehouse(abc.ABC):
     def ledger_reservations_as_planned(self, run_id: str) -> None:
         """Put the run's reservations in the ledger: its inbound `run_allocations`, as reserved.
 
-        Each becomes a reserve event (reason `views.RESERVE_REASON`). For a night that held
+        Each becomes a reserve event (reason `status.RESERVE_REASON`). For a night that held
         no reservation when it planned: every reservation it made is new, and is one of its
         allocations, so the ledger shows them rather than holding them twice (6M rows on a
         10M-line first night).

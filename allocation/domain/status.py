@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class LineStatus(StrEnum):
@@ -43,3 +44,11 @@ class LedgerEvent(StrEnum):
     RELEASE = "release"
     WITHDRAW = "withdraw"
     CANCEL = "cancel"
+
+
+PICK_REASON: Final = "allocated from in-stock batch; on the pick list"
+"""The reason of a pick's ledger row: every pick is on its run's pick list."""
+RESERVE_REASON: Final = "re-planned onto inbound batch"
+"""The reason of a night's reserve rows in the ledger."""
+RELEASE_REASON: Final = "re-planned away from inbound batch"
+"""The reason of a night's release rows in the ledger."""

@@ -7,10 +7,14 @@ from dataclasses import astuple, dataclass
 
 import polars as pl
 
-from allocation.adapters.views import RESERVE_REASON
 from allocation.adapters.warehouse import Warehouse
 from allocation.domain import Allocation, Batch, Shortage
-from allocation.domain.status import AllocationStatus, LedgerEvent
+from allocation.domain.status import (
+    RELEASE_REASON,
+    RESERVE_REASON,
+    AllocationStatus,
+    LedgerEvent,
+)
 from allocation.engine import ALLOCATION_SCHEMA, SHORTAGE_SCHEMA
 from allocation.engine.plan import NightPlan, allocation_changes
 from allocation.engine.plan import pick_list as numbered
@@ -210,7 +214,7 @@ def _record_ledger(warehouse: Warehouse, run: RunContext, reserved: pl.DataFrame
         "ledger",
         shrunk,
         event=LedgerEvent.RELEASE,
-        reason="re-planned away from inbound batch",
+        reason=RELEASE_REASON,
         **stamp,
     )
 
