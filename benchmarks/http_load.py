@@ -360,17 +360,23 @@ def _memory_of(pid: int) -> str:
     return f"{int(found['VmRSS']) / 1024:.0f} MB (peak {int(found['VmHWM']) / 1024:.0f} MB)"
 
 
+def latencies(tally: Tally) -> str:
+    """A table row's p50, p99 and max (ms) and statuses of one kind of request."""
+    cut = statistics.quantiles(tally.seconds, n=100, method="inclusive")
+    return (
+        f"{1000 * cut[49]:.0f} | {1000 * cut[98]:.0f} | {1000 * max(tally.seconds):.0f} "
+        f"| {dict(sorted(tally.statuses.items()))}"
+    )
+
+
 def report(name: str, tallies: dict[str, Tally], seconds: float) -> None:
+    """Print a phase's table rows: count, throughput and latencies of each kind of request."""
     for kind, tally in tallies.items():
         if not tally.seconds:
             continue
-        cut = statistics.quantiles(tally.seconds, n=100, method="inclusive")
-        print(
-            f"| {name} | {kind} | {len(tally.seconds):,} | {len(tally.seconds) / seconds:.0f} "
-            f"| {1000 * cut[49]:.0f} | {1000 * cut[98]:.0f} | {1000 * max(tally.seconds):.0f} "
-            f"| {dict(sorted(tally.statuses.items()))} |",
-            flush=True,
-        )
+        count = len(tally.seconds)
+        rate = count / seconds
+        print(f"| {name} | {kind} | {count:,} | {rate:.0f} | {latencies(tally)} |", flush=True)
 
 
 def main() -> None:
@@ -446,13 +452,7 @@ def latency(db: Path, n: int, source: Path | None = None, settle: float = 0.0) -
             print("| kind | requests | p50 ms | p99 ms | max ms | statuses |")
             print("| --- | ---: | ---: | ---: | ---: | --- |")
             for kind, tally in one_at_a_time(f"http://127.0.0.1:{port}", db, n).items():
-                cut = statistics.quantiles(tally.seconds, n=100, method="inclusive")
-                print(
-                    f"| {kind} | {len(tally.seconds)} | {1000 * cut[49]:.0f} "
-                    f"| {1000 * cut[98]:.0f} | {1000 * max(tally.seconds):.0f} "
-                    f"| {dict(sorted(tally.statuses.items()))} |",
-                    flush=True,
-                )
+                print(f"| {kind} | {len(tally.seconds)} | {latencies(tally)} |", flush=True)
             print(f"server memory {_memory_of(server.pid)}")
         finally:
             server.terminate()
