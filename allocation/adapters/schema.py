@@ -7,7 +7,7 @@ from typing import Final
 
 import duckdb
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 STORAGE_COMPATIBILITY: Final = "v1.4.0"
 """The oldest DuckDB release that must read the file: 1.4, the long-term-support line.
@@ -208,6 +208,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
       AND p.run_id = e.run_id AND r.run_id = e.run_id AND e.recorded_at = r.started_at
       AND p.order_id = e.order_id AND p.sku = e.sku AND p.batch_ref = e.batch_ref
       AND p.qty = e.qty;
+    """,
+    # Version 4: a run's allocations written once. The in-stock rows of `run_allocations` were
+    # the run's pick-list lines again (every writer appends both from the same picks: 3.2M rows
+    # of a 10M-line first night, written a second time); `run_allocations` becomes a view
+    # (`views`) of the pick-list lines as in-stock rows and of the runs' reservations on inbound
+    # batches, stored here.
+    """
+    CREATE TABLE run_reservations (
+        run_id    VARCHAR NOT NULL,
+        order_id  VARCHAR NOT NULL,
+        sku       VARCHAR NOT NULL,
+        batch_ref VARCHAR NOT NULL,
+        qty       BIGINT  NOT NULL,
+        eta       DATE
+    );
+    INSERT INTO run_reservations
+    SELECT run_id, order_id, sku, batch_ref, qty, eta FROM run_allocations WHERE NOT in_stock;
+    DROP TABLE run_allocations;
     """,
 )
 

@@ -254,7 +254,7 @@ LEDGER: Final = View(
         "Append-only history, one row per change to a line's units: each pick, reservation "
         "made, grown, shrunk or released, withdrawal and cancellation, with its run and reason. "
         "Pick rows are the runs' pick-list lines, and the reserve rows of a run in "
-        "ledger_planned_reservations its run_allocations on inbound batches; the others are "
+        "ledger_planned_reservations its reservations (run_reservations); the others are "
         "stored in ledger_events."
     ),
     columns={
@@ -277,13 +277,44 @@ LEDGER: Final = View(
         UNION ALL
         SELECT a.run_id, r.started_at, '{LedgerEvent.RESERVE.value}', a.order_id, a.sku,
                a.batch_ref, a.qty, '{RESERVE_REASON}'
-        FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
-        WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
+        FROM run_reservations a JOIN runs r ON r.run_id = a.run_id
+        WHERE a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
     )
     """,
 )
 
-VIEWS: Final[tuple[View, ...]] = (BATCH_AVAILABILITY, OPEN_LINES, SKU_SUMMARY, RUN_HISTORY, LEDGER)
+RUN_ALLOCATIONS: Final = View(
+    name="run_allocations",
+    description=(
+        "Each run's allocations, as published in its allocations file: its new picks (its "
+        "pick-list lines, in stock) and its reservations on inbound batches (stored in "
+        "run_reservations)."
+    ),
+    columns={
+        "run_id": "Run that made the allocation.",
+        "order_id": "Order of the line.",
+        "sku": "SKU of the line.",
+        "batch_ref": "Batch the units are on.",
+        "qty": "Units allocated.",
+        "in_stock": "True for a pick (an in-stock batch), false for a reservation.",
+        "eta": "The batch's eta when the run planned (NULL for a pick).",
+    },
+    sql="""
+    SELECT run_id, order_id, sku, batch_ref, qty, FALSE AS in_stock, eta FROM run_reservations
+    UNION ALL
+    SELECT run_id, order_id, sku, batch_ref, qty, TRUE AS in_stock, CAST(NULL AS DATE) AS eta
+    FROM pick_list_lines
+    """,
+)
+
+VIEWS: Final[tuple[View, ...]] = (
+    BATCH_AVAILABILITY,
+    OPEN_LINES,
+    SKU_SUMMARY,
+    RUN_HISTORY,
+    RUN_ALLOCATIONS,
+    LEDGER,
+)
 """In creation order: a view may read the ones before it (`sku_summary` reads `open_lines`)."""
 
 

@@ -198,7 +198,9 @@ class Warehouse(abc.ABC):
 
         `same_for_every_row` gives columns whose value is one for all rows (a run id, an event).
         Lines appended to `pick_list_lines` are in the `ledger` as its pick events too (with
-        their run's start time), so picks are never appended to the ledger themselves.
+        their run's start time), so picks are never appended to the ledger themselves; and
+        they are their run's in-stock `run_allocations`, so the in-stock rows appended there
+        must be the run's pick-list lines (only the others are kept).
         """
 
     @abc.abstractmethod

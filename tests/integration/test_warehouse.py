@@ -5,16 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.domain.status import AllocationStatus
-from allocation.engine.plan import allocation_changes
+from allocation.engine.plan import ALLOCATION_KEY, allocation_changes
 
 
 def batch_rows(*references: str) -> pl.DataFrame:
@@ -157,9 +159,104 @@ def test_a_version_2_file_is_upgraded_in_place_its_ledger_the_same_with_picks_st
         after = warehouse.query("SELECT * FROM ledger ORDER BY ALL").rows()
         stored = warehouse.query("SELECT event FROM ledger_events ORDER BY event").rows()
         version = warehouse.schema_version()
-    assert version == schema.SCHEMA_VERSION == 3
+    assert version == schema.SCHEMA_VERSION
     assert after == before
     assert stored == [("cancel",), ("reserve",)]
+
+
+LEDGER_OF_VERSION_3 = """
+    CREATE VIEW ledger AS
+    SELECT run_id, recorded_at, event, order_id, sku, batch_ref, qty, reason FROM ledger_events
+    UNION ALL
+    SELECT * FROM (
+        SELECT p.run_id, r.started_at, 'pick', p.order_id, p.sku, p.batch_ref, p.qty,
+               'allocated from in-stock batch; on the pick list'
+        FROM pick_list_lines p JOIN runs r ON r.run_id = p.run_id
+        UNION ALL
+        SELECT a.run_id, r.started_at, 'reserve', a.order_id, a.sku, a.batch_ref, a.qty,
+               're-planned onto inbound batch'
+        FROM run_allocations a JOIN runs r ON r.run_id = a.run_id
+        WHERE NOT a.in_stock AND a.run_id IN (SELECT run_id FROM ledger_planned_reservations)
+    )
+"""
+"""The `ledger` view as release 3 created it (over the table `run_allocations`)."""
+
+
+def test_a_version_3_file_is_upgraded_in_place_its_run_allocations_the_same_with_picks_stored_once(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:  # as release 3 left it: a first night and a re-plan
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(schema.MIGRATIONS[:3], start=1):
+            con.execute(migration)
+            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        con.execute(LEDGER_OF_VERSION_3)
+        con.execute(
+            "INSERT INTO runs (run_id, run_date, policy, started_at, status) VALUES "
+            "('r1', '2026-11-26', 'split', '2026-11-26 22:00:00+00', 'committed'), "
+            "('r2', '2026-11-27', 'split', '2026-11-27 22:00:00+00', 'committed')"
+        )
+        con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")
+        con.execute(
+            """
+            INSERT INTO run_allocations VALUES
+            ('r1', 'o1', 'CHAIR', 'b1', 3, TRUE, NULL),
+            ('r1', 'o2', 'CHAIR', 'b2', 2, FALSE, '2026-12-01'),
+            ('r2', 'o2', 'CHAIR', 'b2', 4, FALSE, '2026-12-02')
+            """
+        )
+        con.execute("INSERT INTO ledger_planned_reservations VALUES ('r1')")
+        con.execute(
+            "INSERT INTO ledger_events VALUES ('r2', '2026-11-27 22:00:00+00', 'reserve', "
+            "'o2', 'CHAIR', 'b2', 2, 're-planned onto inbound batch')"
+        )
+        allocations_before = con.sql("SELECT * FROM run_allocations ORDER BY ALL").fetchall()
+        ledger_before = con.sql("SELECT * FROM ledger ORDER BY ALL").fetchall()
+    with DuckDBWarehouse(db) as warehouse:
+        warehouse.commit()
+        allocations_after = warehouse.query("SELECT * FROM run_allocations ORDER BY ALL").rows()
+        ledger_after = warehouse.query("SELECT * FROM ledger ORDER BY ALL").rows()
+        stored = warehouse.query("SELECT run_id, qty FROM run_reservations ORDER BY ALL").rows()
+        kinds = warehouse.query(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_name IN ('run_allocations', 'run_reservations') ORDER BY ALL"
+        ).rows()
+        version = warehouse.schema_version()
+    assert version == schema.SCHEMA_VERSION
+    assert allocations_after == allocations_before
+    assert ledger_after == ledger_before
+    assert stored == [("r1", 2), ("r2", 4)]
+    assert kinds == [("run_allocations", "VIEW"), ("run_reservations", "BASE TABLE")]
+
+
+def test_a_runs_allocations_keep_only_their_reservations_its_picks_read_from_its_pick_list(
+    tmp_path: Path,
+) -> None:
+    allocations = pl.DataFrame(
+        {
+            "order_id": ["o1", "o2"],
+            "sku": ["CHAIR", "CHAIR"],
+            "batch_ref": ["b1", "b2"],
+            "qty": [3, 2],
+            "in_stock": [True, False],
+            "eta": [None, date(2026, 12, 1)],
+        }
+    )
+    picks = allocations.filter("in_stock").select(
+        *ALLOCATION_KEY, "qty", pick_list_id=pl.lit("PL-r1"), line_no=pl.lit(1, pl.Int64)
+    )
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.append("run_allocations", allocations, run_id="r1")
+        warehouse.append("pick_list_lines", picks, run_id="r1")
+        warehouse.commit()
+        stored = warehouse.query("SELECT order_id, eta FROM run_reservations").rows()
+        seen = warehouse.query(
+            "SELECT order_id, sku, batch_ref, qty, in_stock, eta FROM run_allocations "
+            "WHERE run_id = 'r1' ORDER BY order_id"
+        )
+    assert stored == [("o2", date(2026, 12, 1))]
+    assert_frame_equal(seen, allocations)
 
 
 def allocation_rows(*rows: tuple[str, str, int]) -> pl.DataFrame:

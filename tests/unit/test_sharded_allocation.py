@@ -64,19 +64,24 @@ def night(warehouse: Warehouse) -> runs.RunContext:
 
 
 class WatchingPlanner:
-    """Plans in process, noting what the warehouse had written each time it reads a shard."""
+    """Plans in process, noting what the warehouse had written each time it reads a shard.
+
+    What is counted: each plan's reservations and shortages among the run's outputs (its picks
+    are staged for the night's pick list, numbered once every shard is written).
+    """
 
     def __init__(self, warehouse: Warehouse, run: runs.RunContext) -> None:
         self.warehouse, self.run = warehouse, run
-        self.written_before: list[int] = []
-        self.planned: list[int] = []
+        self.written_before: list[tuple[int, int]] = []
+        self.planned: list[tuple[int, int]] = []
 
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
         for shard in shards:
             outputs = self.warehouse.run_outputs(self.run.run_id)
-            self.written_before.append(outputs["allocations"].height)
+            reserved = outputs["allocations"].filter(~pl.col("in_stock"))
+            self.written_before.append((reserved.height, outputs["shortages"].height))
             plan = plan_shard(shard, policy)
-            self.planned.append(plan.allocations.height)
+            self.planned.append((plan.reservations.height, plan.shortages.height))
             yield plan
 
 
@@ -90,8 +95,10 @@ def test_each_shards_plan_is_written_before_the_next_shard_is_read(warehouse: Wa
 
     allocating.allocate_open_demand(warehouse, run, planner, shards=3)
 
-    assert len(planner.planned) == 3 and all(planner.planned)
-    assert planner.written_before == [sum(planner.planned[:n]) for n in range(3)]
+    assert len(planner.planned) == 3 and all(map(sum, planner.planned))
+    assert planner.written_before == [
+        tuple(map(sum, zip(*planner.planned[:n], strict=True))) if n else (0, 0) for n in range(3)
+    ]
 
 
 def test_the_stage_reports_the_sum_of_its_shards_figures_which_are_the_unsharded_ones(
