@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.domain.status import AllocationStatus
-from allocation.engine.plan import ALLOCATION_KEY, allocation_changes
+from allocation.engine.plan import ALLOCATION_KEY, allocation_changes, pick_list
 
 
 def batch_rows(*references: str) -> pl.DataFrame:
@@ -336,3 +336,25 @@ def test_a_statement_reading_a_frame_refuses_a_parameter_it_was_not_given(tmp_pa
         rows = run("SELECT qty, $run_id AS run_id FROM _rows ORDER BY qty", {"run_id": "R-1"})
         assert rows is not None
         assert rows.fetchall() == [(1, "R-1"), (2, "R-1")]
+
+
+def test_staged_picks_are_numbered_over_all_their_stagings_as_the_engine_numbers_a_pick_list(
+    tmp_path: Path,
+) -> None:
+    picks = pl.DataFrame(
+        {
+            "order_id": [f"o{(n * 7) % 23:02d}-{n}" for n in range(60)],
+            "sku": [("CHAIR", "LAMP", "SOFA")[n % 3] for n in range(60)],
+            "batch_ref": [f"b{(n * 5) % 11}" for n in range(60)],
+            "qty": [n % 4 + 1 for n in range(60)],
+        }
+    )
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        for part in range(3):  # each batch's picks come in more than one staging
+            warehouse.stage_picks(picks.filter(pl.int_range(pl.len()) % 3 == part))
+        warehouse.append_staged_pick_list("PL-r1", "r1")
+        numbered = warehouse.query(
+            "SELECT pick_list_id, line_no, order_id, sku, batch_ref, qty FROM pick_list_lines "
+            "WHERE run_id = 'r1' ORDER BY line_no"
+        )
+    assert_frame_equal(numbered, pick_list(picks, "PL-r1"))
