@@ -6,11 +6,17 @@ version to compare), then compares every Parquet file of the outbox and every ta
 of the warehouse, with run ids mapped to their order and wall-clock columns left out.
 
     python benchmarks/same_outputs.py --before /path/to/old/.venv/bin/python [--lines 100000]
+    python benchmarks/same_outputs.py --before ... --shards 4  # each night planned in 4 shards
+    python benchmarks/same_outputs.py --before .venv/bin/python --before-path /tmp/old
+
+`--before` and `--after` are interpreters; each runs the `allocation` its environment imports,
+the one before from the source tree `--before-path` when given (put first on PYTHONPATH).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,10 +53,11 @@ from allocation.domain.policy import Policy
 from allocation.service_layer.nightly import run_night
 
 src, out, policy = Path(sys.argv[1]), Path(sys.argv[2]), Policy(sys.argv[3])
+shards = int(sys.argv[4]) if sys.argv[4] != "auto" else None
 for night, day in (("n1", date(2026, 11, 26)), ("n2", date(2026, 11, 27))):
     shutil.copytree(src / night, out / "inbox", dirs_exist_ok=True)
     run_night(inbox_url=str(out / "inbox"), outbox_url=str(out / "outbox"),
-              db=str(out / "w.duckdb"), policy=policy, run_date=day)
+              db=str(out / "w.duckdb"), policy=policy, run_date=day, shards=shards)
 """
 
 
@@ -111,6 +118,10 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="python of the version to compare with")
     parser.add_argument("--after", default=sys.executable, help="python of this version")
     parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--shards", type=int, help="plan each night in N shards (both versions)")
+    parser.add_argument(
+        "--before-path", help="PYTHONPATH for the version before (a source tree, e.g. /tmp/old)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -119,7 +130,13 @@ def main() -> None:
             seen = []
             for version, python in (("before", args.before), ("after", args.after)):
                 out = root / f"{version}-{policy}"
-                subprocess.run([python, "-c", NIGHTS, root / "in", out, policy], check=True)
+                env = dict(os.environ)
+                if version == "before" and args.before_path:
+                    env["PYTHONPATH"] = args.before_path
+                shards = str(args.shards) if args.shards else "auto"
+                subprocess.run(
+                    [python, "-c", NIGHTS, root / "in", out, policy, shards], check=True, env=env
+                )
                 seen.append(outputs(out))
             (tables, files), (tables_after, files_after) = seen
             assert files.keys() == files_after.keys(), (files.keys(), files_after.keys())
@@ -131,7 +148,8 @@ def main() -> None:
                 )
             rows = {t: tables[t].height for t in ("allocations", "ledger", "withdrawals")}
             print(
-                f"{policy}: identical, {len(files)} Parquet files and {len(TABLES)} tables; {rows}"
+                f"{policy}, {args.lines:,} lines, shards {args.shards or 'auto'}: identical, "
+                f"{len(files)} Parquet files and {len(TABLES)} tables; {rows}"
             )
 
 
