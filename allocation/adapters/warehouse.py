@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from allocation.adapters import schema, snapshot, views
+from allocation.adapters.night_operations import NightOperations
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
@@ -29,6 +30,7 @@ from allocation.adapters.warehouse_loads import DuckDBLoads
 from allocation.adapters.warehouse_reads import DEMAND_COLUMNS, DuckDBReads, OverFrozen
 from allocation.adapters.warehouse_writes import APPENDABLE_TABLES, DuckDBWrites
 from allocation.domain.status import AllocationStatus, LineStatus
+from allocation.engine.plan import allocation_changes
 
 __all__ = [
     "APPENDABLE_TABLES",
@@ -44,7 +46,7 @@ class WarehouseBusy(Exception):  # noqa: N818 - what an operator sees: the wareh
     """Another process holds the warehouse file; retry when it has finished."""
 
 
-class Warehouse(abc.ABC):
+class Warehouse(NightOperations):
     """Repository and unit of work: the state the services read and change, one transaction.
 
     Reads return Polars frames (or plain values); writes take frames. No operation takes SQL.
@@ -262,56 +264,20 @@ class Warehouse(abc.ABC):
     def invariant_breaches(self) -> dict[str, pl.DataFrame]:
         """For each invariant (named by its rule), the rows that break it (none: it holds)."""
 
-    # --- a night's shards (SKUs split by `sharding.shard_of`) -----------------------------------
+    # --- a night's plan (and its shards: `NightOperations`) -----------------------------------
 
-    @abc.abstractmethod
-    def holds_allocations(self, status: AllocationStatus) -> bool:
-        """Whether any allocation of the status is held (looked up, not read)."""
+    def changed_allocations(
+        self, status: AllocationStatus, wanted: pl.DataFrame, shard: int | None = None
+    ) -> pl.DataFrame:
+        """The allocations of one status that differ from `wanted`: held, wanted, or both.
 
-    @abc.abstractmethod
-    def ledger_reservations_as_planned(self, run_id: str) -> None:
-        """Put the run's reservations in the ledger: its inbound `run_allocations`, as reserved.
-
-        Each becomes a reserve event (reason `status.RESERVE_REASON`). For a night that held
-        no reservation when it planned: every reservation it made is new, and is one of its
-        allocations, so the ledger shows them rather than holding them twice (6M rows on a
-        10M-line first night).
+        The night's allocations (`shard` None) or a shard's are compared with `wanted`
+        (order_id, sku, batch_ref, qty, one row per key), as `plan.allocation_changes` of the
+        two: the key, qty (null: not wanted) and qty_before (null: not held). (The DuckDB
+        warehouse compares them where they are held, never reading them all out.)
         """
-
-    @abc.abstractmethod
-    def open_line_count(self) -> int:
-        """How many order lines are open (counted, not read)."""
-
-    @abc.abstractmethod
-    def shard_night(self, shards: int) -> None:
-        """Place every SKU of the night (batches, open lines, allocations) in its shard.
-
-        The `shard_*` operations below read and write one shard of that placement; it holds
-        until the unit of work ends or the night is sharded again.
-        """
-
-    @abc.abstractmethod
-    def shard_batches(self, shard: int) -> pl.DataFrame:
-        """The shard's batches: reference, sku, purchased_quantity, eta."""
-
-    @abc.abstractmethod
-    def shard_open_lines(self, shard: int) -> pl.DataFrame:
-        """The shard's open lines: order_id, sku, qty, priority, ordered_at, arrival."""
-
-    @abc.abstractmethod
-    def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
-        """The shard's allocations of one status: order_id, sku, batch_ref, qty."""
-
-    @abc.abstractmethod
-    def stage_picks(self, picks: pl.DataFrame) -> None:
-        """Hold picks (order_id, sku, batch_ref, qty) for the night's pick list, unnumbered yet."""
-
-    @abc.abstractmethod
-    def append_staged_pick_list(self, pick_list_id: str, run_id: str) -> None:
-        """Append the staged picks to `pick_list_lines`, numbered over them all, and unstage them.
-
-        Line numbers run from 1 in `rules.PICK_LIST_ORDER`, as `plan.pick_list` numbers them.
-        """
+        held = self.allocations(status) if shard is None else self.shard_allocations(status, shard)
+        return allocation_changes(held, wanted)
 
 
 class DuckDBWarehouse(

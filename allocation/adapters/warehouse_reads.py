@@ -231,7 +231,38 @@ class DuckDBReads(DuckDBSql):
             {"shard": shard, "status": status},
         )
 
+    def changed_allocations(
+        self, status: AllocationStatus, wanted: pl.DataFrame, shard: int | None = None
+    ) -> pl.DataFrame:
+        """Compared in DuckDB: `wanted` joined to those held; only the differing rows come out.
 
+        On a re-plan that is a few rows of millions. Reading the held allocations out to
+        compare them in Polars took about twice the CPU (6.5M reservations: 5.3-5.8 s against
+        2.6-3.2 s, load 6) and held them all in memory.
+        """
+        parameters: dict[str, object] = {"status": status}
+        held = f"SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE status = $status"
+        if shard is not None:
+            held += f" AND {in_shard()}"
+            parameters["shard"] = shard
+        rows = self._reading("_wanted", wanted.select(*_KEY, "qty"))(
+            f"""
+            SELECT {", ".join(f"coalesce(w.{column}, h.{column}) AS {column}" for column in _KEY)},
+                   w.qty AS qty, h.qty AS qty_before
+            FROM _wanted w FULL JOIN ({held}) h
+              ON {" AND ".join(f"h.{column} = w.{column}" for column in _KEY)}
+            WHERE w.qty IS DISTINCT FROM h.qty
+            """,
+            parameters,
+        )
+        if rows is None:  # (DuckDB gives a relation for every statement that only reads)
+            raise RuntimeError("a SELECT gave no rows to read")
+        changes: pl.DataFrame = rows.pl()
+        return changes
+
+
+_KEY: Final = ("order_id", "sku", "batch_ref")
+"""An allocation's key within one status."""
 SKU_SHARDS: Final = "_sku_shards"
 """The night's SKUs and their shards: a temporary table `shard_night` fills (per connection)."""
 

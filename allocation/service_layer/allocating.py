@@ -25,6 +25,7 @@ from allocation.service_layer.runs import RunContext
 
 KEY = ["order_id", "sku", "batch_ref"]
 PICKED = AllocationStatus.PICKED
+RESERVED = AllocationStatus.RESERVED
 
 
 @dataclass(frozen=True)
@@ -85,18 +86,17 @@ def allocate_open_demand(
     report, planned = AllocationReport(), 0
     for number, plan in enumerate(planner.plans(_shards(warehouse, count), run.policy)):
         shard = number if count > 1 else None
-        reserved_before = _reserved(warehouse, shard, none_held=reserving_anew)
         record_plan(
             warehouse,
             run,
             plan,
-            reserved_before,
             shard=shard,
             ledger=not reserving_anew,
             picked=picking_anew,
+            reserved_anew=reserving_anew,
         )
         report += AllocationReport.of(plan)
-        del plan, reserved_before  # (freed before the next shard is read)
+        del plan  # (freed before the next shard is read)
         planned += 1
     if planned != count:  # (a shard left unwritten would keep last night's reservations)
         raise RuntimeError(f"the planner returned {planned} plans for {count} shards")
@@ -105,15 +105,6 @@ def allocate_open_demand(
     if count > 1:
         warehouse.append_staged_pick_list(pick_list_id(run), run.run_id)
     return report
-
-
-def _reserved(warehouse: Warehouse, shard: int | None, *, none_held: bool) -> pl.DataFrame:
-    """The reservations held: the night's (`shard` None) or a shard's; read only if any are."""
-    if none_held:
-        return pl.DataFrame(schema=ALLOCATION_SCHEMA)
-    if shard is None:
-        return warehouse.allocations(AllocationStatus.RESERVED)
-    return warehouse.shard_allocations(AllocationStatus.RESERVED, shard)
 
 
 def _shards(warehouse: Warehouse, count: int) -> Iterator[ShardInputs]:
@@ -142,28 +133,32 @@ def record_plan(
     warehouse: Warehouse,
     run: RunContext,
     plan: NightPlan,
-    reserved_before: pl.DataFrame,
     *,
     shard: int | None = None,
     ledger: bool = True,
     picked: bool = False,
+    reserved_anew: bool = False,
 ) -> None:
     """Write the plan: frozen picks grow, reservations change, history is appended.
 
-    `reserved_before`: the reservations held before (the shard's, for a shard); only those
-    that differ from the plan's are written. `shard` None: the plan is the whole night's. A
-    shard's picks are staged for the night's pick list, numbered once every shard is written
-    (`Warehouse.append_staged_pick_list`). `ledger` False: the reservations' ledger rows are
-    left to `Warehouse.ledger_reservations_as_planned`. `picked` True: no pick was held
-    before the night, so the plan's picks are only inserted (no key of theirs is held).
+    The plan's reservations replace those held (the shard's, for a shard): only those that
+    differ are written (`Warehouse.changed_allocations`). `shard` None: the plan is the whole
+    night's. A shard's picks are staged for the night's pick list, numbered once every shard
+    is written (`Warehouse.append_staged_pick_list`). `ledger` False: the reservations'
+    ledger rows are left to `Warehouse.ledger_reservations_as_planned`. `picked` True /
+    `reserved_anew` True: no pick / no reservation was held before the night, so the plan's
+    are only inserted (no key of theirs is held: nothing is compared).
     """
     if picked:
         first = allocation_changes(plan.picks.clear(), plan.picks)
         warehouse.change_allocations(AllocationStatus.PICKED, first, run.run_id)
     else:
         warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
-    changes = allocation_changes(reserved_before, plan.reservations)
-    warehouse.change_allocations(AllocationStatus.RESERVED, changes, run.run_id)
+    if reserved_anew:
+        changes = allocation_changes(plan.reservations.clear(), plan.reservations)
+    else:
+        changes = warehouse.changed_allocations(RESERVED, plan.reservations, shard)
+    warehouse.change_allocations(RESERVED, changes, run.run_id)
     if shard is None:
         _record_history(warehouse, run, plan)
     else:

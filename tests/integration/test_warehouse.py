@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
+from allocation.domain.sharding import shard_of
 from allocation.domain.status import AllocationStatus
 from allocation.engine.plan import ALLOCATION_KEY, allocation_changes, pick_list
 
@@ -358,3 +359,42 @@ def test_staged_picks_are_numbered_over_all_their_stagings_as_the_engine_numbers
             "WHERE run_id = 'r1' ORDER BY line_no"
         )
     assert_frame_equal(numbered, pick_list(picks, "PL-r1"))
+
+
+def test_changed_allocations_are_those_held_or_wanted_that_differ_in_the_night_or_a_shard(
+    tmp_path: Path,
+) -> None:
+    skus = ("CHAIR", "LAMP", "SOFA", "DESK", "BED", "RUG")
+    keys = pl.DataFrame({"order_id": [f"o{n}" for n in range(12)], "sku": [*skus, *skus]})
+    held = keys.with_columns(batch_ref=pl.lit("b") + pl.col("sku"), qty=pl.lit(2, pl.Int64))
+    wanted = pl.concat(
+        [
+            held.slice(0, 4),  # held as they are
+            held.slice(4, 4).with_columns(qty=pl.col("qty") + 1),  # grown
+            held.slice(8, 2).with_columns(batch_ref=pl.lit("b-new")),  # moved to a new batch
+        ]  # (and the last two: gone)
+    )
+    order = ["order_id", "sku", "batch_ref"]
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.change_allocations(
+            AllocationStatus.RESERVED, allocation_changes(held.clear(), held), "r1"
+        )
+        warehouse.add_allocations(AllocationStatus.PICKED, wanted, "r1")  # another status
+        whole = warehouse.changed_allocations(AllocationStatus.RESERVED, wanted)
+        warehouse.shard_night(2)
+        by_shard = [
+            (
+                warehouse.changed_allocations(
+                    AllocationStatus.RESERVED, wanted.filter(in_shard), shard
+                ),
+                allocation_changes(held.filter(in_shard), wanted.filter(in_shard)),
+            )
+            for shard in (0, 1)
+            for in_shard in [pl.col("sku").map_elements(lambda s, n=shard: shard_of(s, 2) == n)]
+        ]
+    expected = allocation_changes(held, wanted)
+    assert expected.height == 4 + 2 * 2 + 2  # grown, moved (gone + new), gone
+    assert_frame_equal(whole.sort(order), expected.sort(order))
+    assert all(changes.height for changes, _ in by_shard)
+    for changes, expected_of_shard in by_shard:
+        assert_frame_equal(changes.sort(order), expected_of_shard.sort(order))
