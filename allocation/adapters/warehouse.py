@@ -23,6 +23,7 @@ import polars as pl
 
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.report_reads import DuckDBReportReads
+from allocation.adapters.shard_staging import DuckDBShardStaging
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
 from allocation.adapters.warehouse_loads import DuckDBLoads
@@ -313,7 +314,13 @@ class Warehouse(abc.ABC):
 
 
 class DuckDBWarehouse(
-    DuckDBReads, DuckDBWrites, DuckDBLoads, DuckDBExports, DuckDBReportReads, Warehouse
+    DuckDBShardStaging,
+    DuckDBReads,
+    DuckDBWrites,
+    DuckDBLoads,
+    DuckDBExports,
+    DuckDBReportReads,
+    Warehouse,
 ):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
@@ -369,6 +376,7 @@ class DuckDBWarehouse(
         try:
             self.rollback()
         finally:
+            self.unstage_night()
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
