@@ -30,7 +30,9 @@ exits). `getrusage(RUSAGE_CHILDREN)` would report only the largest single child,
 temporary server is a process of its own; its peak is shown on its own row. "All processes
 together" is the largest sum of the resident sets (VmRSS) of the run and every process under
 it, sampled at the same moments every 50 ms (a spike shorter than that can be missed; the
-sum of each process's own peak, an upper bound, is shown beside it).
+sum of each process's own peak, an upper bound, is shown beside it). With `--dask`, the Dask
+scheduler and worker processes found on this machine (`dask scheduler`, `dask worker` and
+their children) are sampled at the same moments and counted in "all processes together".
 """
 
 from __future__ import annotations
@@ -388,15 +390,38 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-class PeakWatcher(threading.Thread):
-    """Samples the high-water RSS (VmHWM) of each process in a tree until told to stop."""
+def cluster_pids() -> list[int]:
+    """This machine's Dask scheduler and worker processes (`dask scheduler`, `dask worker`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(w.endswith(b"dask") for w in words[:2]) and {b"scheduler", b"worker"} & set(words):
+            found.append(int(entry.name))
+    return found
 
-    def __init__(self, pid: int) -> None:
+
+class PeakWatcher(threading.Thread):
+    """Samples the high-water RSS (VmHWM) of each process in a tree until told to stop.
+
+    `cluster`: more processes (a local Dask cluster's, and theirs) sampled at the same moments;
+    their resident sets are added to the tree's in `together`, and their own sum in `cluster`.
+    Their VmHWM may predate the run, so their peak is the largest sample (VmRSS), not VmHWM.
+    """
+
+    def __init__(self, pid: int, cluster: tuple[int, ...] = ()) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.cluster_roots = cluster
         self.peaks: dict[int, int] = {}
         self.together = 0
         """The largest sum of the tree's resident sets at one sample (KiB)."""
+        self.cluster = 0
+        """The largest sum of the cluster's resident sets at one sample (KiB)."""
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -407,7 +432,13 @@ class PeakWatcher(threading.Thread):
                 if hwm is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
                 now += _status_kib(pid, "VmRSS") or 0
-            self.together = max(self.together, now)
+            cluster = sum(
+                _status_kib(pid, "VmRSS") or 0
+                for root in self.cluster_roots
+                for pid in [root, *_descendants(root)]
+            )
+            self.cluster = max(self.cluster, cluster)
+            self.together = max(self.together, now + cluster)
             time.sleep(0.05)
 
 
@@ -420,6 +451,8 @@ class Runner:
     timeout: float | None = None
     options: tuple[str, ...] = ()
     """More options of `allocation run` (`--shards N`, `--dask ADDRESS`)."""
+    cluster: tuple[int, ...] = ()
+    """Processes of a local Dask cluster, sampled with the run's (`PeakWatcher`)."""
 
     def command(self) -> list[str]:
         if self.source is None:
@@ -442,7 +475,7 @@ class Runner:
         child = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env
         )
-        watcher = PeakWatcher(child.pid)
+        watcher = PeakWatcher(child.pid, self.cluster)
         watcher.start()
         try:
             stdout, stderr = child.communicate(timeout=self.timeout)
@@ -469,6 +502,7 @@ class Runner:
             "server_peak_mib": max(others, default=0) / 1024,
             "together_peak_mib": watcher.together / 1024,
             "peaks_sum_mib": sum(watcher.peaks.values()) / 1024,
+            "cluster_peak_mib": watcher.cluster / 1024,
         }
 
 
@@ -639,6 +673,11 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
         "sum of each process's own peak (MiB)",
         lambda runs: _bm([r["peaks_sum_mib"] for r in runs], 0),
     )
+    if any(r["cluster_peak_mib"] for runs in nights.values() for r in runs):
+        row(
+            "of which the local Dask cluster's processes, at their peak (MiB)",
+            lambda runs: _bm([r["cluster_peak_mib"] for r in runs], 0),
+        )
     lines = [
         "| figure | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
@@ -775,12 +814,15 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
             *(() if args.shards is None else ("--shards", str(args.shards))),
             *(() if args.dask is None else ("--dask", args.dask)),
         ),
+        cluster=tuple(cluster_pids()) if args.dask else (),
     )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
         print(f"Code: {args.source or 'this checkout'}")
         shards = "from the night's size" if args.shards is None else args.shards
         print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}")
+        if runner.cluster:
+            print(f"Dask processes on this machine, sampled with the run's: {runner.cluster}")
         prefect = env.get("PREFECT_API_URL") or "Prefect's temporary server, in each run"
         print(f"Prefect: {prefect}; load average {os.getloadavg()[0]:.1f}\n")
         started = time.perf_counter()
