@@ -68,18 +68,20 @@ def test_a_night_left_to_choose_is_one_shard_until_it_has_more_open_lines_than_a
     assert [shards_for(LINES_PER_SHARD + 1), shards_for(4 * LINES_PER_SHARD)] == [2, 4]
 
 
-def test_a_shards_staged_inputs_are_its_skus_rows_of_the_tables_and_go_with_the_unit_of_work(
-    tmp_path: Path,
+@pytest.mark.parametrize("staged", [True, False])
+def test_a_shards_inputs_are_its_skus_rows_of_the_tables_staged_or_not_and_go_with_the_night(
+    tmp_path: Path, staged: bool
 ) -> None:
     root = nights_through(tmp_path, three_nights()[:2], run_night_in(Policy.SPLIT, 1))
     with DuckDBWarehouse(root / "w.duckdb") as warehouse:
-        whole = {
+        warehouse.stage_from_shards = 4 if staged else 5
+        whole: dict[str, pl.DataFrame] = {
             "batches": warehouse.batches(),
             "open lines": warehouse.open_lines(),
             **{status: warehouse.allocations(status) for status in AllocationStatus},
         }
         warehouse.shard_night(4)
-        staged = list(Path(tempfile.gettempdir()).glob("allocation-shards-*"))
+        staged_in = list(Path(tempfile.gettempdir()).glob("allocation-shards-*"))
         shards = [
             {
                 "batches": warehouse.shard_batches(shard),
@@ -94,4 +96,4 @@ def test_a_shards_staged_inputs_are_its_skus_rows_of_the_tables_and_go_with_the_
             assert {shard_of(sku, 4) for sku in frames[name]["sku"]} <= {shard}
         together = pl.concat([frames[name] for frames in shards])
         assert_frame_equal(together.sort(pl.all()), frame.sort(pl.all()))
-    assert staged and not any(folder.exists() for folder in staged)
+    assert bool(staged_in) == staged and not any(folder.exists() for folder in staged_in)
