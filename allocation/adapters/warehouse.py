@@ -330,11 +330,21 @@ class DuckDBWarehouse(
     """
 
     def __init__(
-        self, path: str | Path, *, busy_timeout: float = 0.0, read_only: bool = False
+        self,
+        path: str | Path,
+        *,
+        busy_timeout: float = 0.0,
+        read_only: bool = False,
+        memory_limit: str | None = None,
     ) -> None:
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.read_only = read_only
+        self.memory_limit = memory_limit
+        """DuckDB's `memory_limit` for the writer's connection (None: DuckDB's default).
+
+        Beyond it DuckDB evicts blocks already in the file and spills temporary ones to disk;
+        without one, a night's uncommitted writes stay in its buffers until the commit."""
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._layout = None if self.path == ":memory:" else snapshot.Layout(Path(self.path))
         self._deferring = False
@@ -495,7 +505,8 @@ class DuckDBWarehouse(
             return duckdb.connect(self.path, read_only=True)
         self._layout.writer_dir.mkdir(parents=True, exist_ok=True)
         snapshot.adopt(self._layout)  # a file of an earlier release, if there is one
-        return duckdb.connect(str(self._layout.master), config=schema.CONFIG)
+        limit = {} if self.memory_limit is None else {"memory_limit": self.memory_limit}
+        return duckdb.connect(str(self._layout.master), config={**schema.CONFIG, **limit})
 
 
 def _busy_message(path: str, error: str) -> str:
