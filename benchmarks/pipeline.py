@@ -705,6 +705,18 @@ def _wall_and_stages(night: dict[str, Any]) -> str:
     return f"{night['wall_s']:.1f} s (stages {stages:.1f} s)"
 
 
+def _progress(label: str, night: dict[str, Any]) -> None:
+    """One night's figures on stderr as soon as it ends (a long benchmark may be cut short)."""
+    stages = ", ".join(f"{name} {s:.1f}" for name, s in night["stage_seconds"].items())
+    print(
+        f"{time.strftime('%H:%M:%S')} {label} night: {_wall_and_stages(night)}; peak RSS all "
+        f"processes {night['together_peak_mib']:,.0f} MiB (run {night['run_peak_mib']:,.0f}); "
+        f"load average {os.getloadavg()[0]:.1f}; stage seconds: {stages}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _counts(summary: dict[str, Any]) -> str:
     return (
         f"rows read {summary['rows_read']:,}, loaded {summary['rows_loaded']:,}, rejected "
@@ -851,6 +863,7 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
                 print(f"attempt {attempt + 1}: first night timed out", file=sys.stderr)
                 break
             first.append({**night, "yardstick_s": yardstick})
+            _progress("first", night)
             scratch = root / "scratch"
             scratch.mkdir(exist_ok=True)
             baselines.append(polars_baseline(files, outbox, scratch))
@@ -860,6 +873,7 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
             )
             if night is not None:
                 second.append(night)
+                _progress("second", night)
             print(
                 f"attempt {attempt + 1}: first night {_wall_and_stages(first[-1])}, second night "
                 + (_wall_and_stages(night) if night else "timed out")
