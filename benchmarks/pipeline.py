@@ -390,8 +390,10 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def cluster_pids() -> list[int]:
-    """This machine's Dask scheduler and worker processes (`dask scheduler`, `dask worker`)."""
+def cluster_pids(address: str) -> list[int]:
+    """This machine's processes of the Dask cluster at `address` (`dask scheduler`, `dask
+    worker`): a scheduler started with its port (`--port P`), workers given its address."""
+    port = address.rsplit(":", 1)[-1].encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -400,7 +402,10 @@ def cluster_pids() -> list[int]:
             words = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(w.endswith(b"dask") for w in words[:2]) and {b"scheduler", b"worker"} & set(words):
+        dask = any(w.endswith(b"dask") for w in words[:2])
+        role = {b"scheduler", b"worker"} & set(words)
+        ours = port in words or any(w.endswith(b":" + port) for w in words)
+        if dask and role and ours:
             found.append(int(entry.name))
     return found
 
@@ -826,7 +831,7 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
             *(() if args.shards is None else ("--shards", str(args.shards))),
             *(() if args.dask is None else ("--dask", args.dask)),
         ),
-        cluster=tuple(cluster_pids()) if args.dask else (),
+        cluster=tuple(cluster_pids(args.dask)) if args.dask else (),
     )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
