@@ -70,9 +70,11 @@ def test_a_night_left_to_choose_is_one_shard_until_it_has_more_open_lines_than_a
 
 @pytest.mark.parametrize("staged", [True, False])
 def test_a_shards_inputs_are_its_skus_rows_of_the_tables_staged_or_not_and_go_with_the_night(
-    tmp_path: Path, staged: bool
+    tmp_path: Path, staged: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = nights_through(tmp_path, three_nights()[:2], run_night_in(Policy.SPLIT, 1))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # (TMPDIR, for this test)
     with DuckDBWarehouse(root / "w.duckdb") as warehouse:
         warehouse.stage_from_shards = 4 if staged else 5
         whole: dict[str, pl.DataFrame] = {
@@ -81,7 +83,7 @@ def test_a_shards_inputs_are_its_skus_rows_of_the_tables_staged_or_not_and_go_wi
             **{status: warehouse.allocations(status) for status in AllocationStatus},
         }
         warehouse.shard_night(4)
-        staged_in = list(Path(tempfile.gettempdir()).glob("allocation-shards-*"))
+        staged_in = list((tmp_path / "tmp").glob("allocation-shards-*"))
         shards = [
             {
                 "batches": warehouse.shard_batches(shard),
