@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     """A Dask scheduler (`tcp://host:8786`) to plan the shards on; None = in this process."""
     dask_timeout: float = Field(default=30.0, gt=0)
     """Seconds to reach the Dask scheduler, and to wait for a worker while it has none."""
+    duckdb_memory_limit: str | None = None
+    """DuckDB's `memory_limit` for a run's warehouse (`4GB`); None = DuckDB's (80% of RAM)."""
 
 
 DEFAULTS: Final = Settings.model_construct()

@@ -20,13 +20,19 @@ Without it each run starts and stops Prefect's temporary server.
     .venv/bin/python benchmarks/pipeline.py --preset 1m --source /tmp/older  # another checkout
     .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --repeat 1  # in 4 shards
     .venv/bin/python benchmarks/pipeline.py --preset 10m --shards 4 --dask tcp://127.0.0.1:8786
+    .venv/bin/python benchmarks/pipeline.py --preset 100m --inbox /work/wt/inbox-100m --repeat 1
+
+Inboxes above 10M order lines are generated file by file, in bounded memory (`--inbox DIR`
+keeps one to reuse: it is made once, then reused by every run given the same size).
 
 Peak RSS is the run process's own high-water mark (VmHWM, sampled every 50 ms until it
 exits). `getrusage(RUSAGE_CHILDREN)` would report only the largest single child, and Prefect's
 temporary server is a process of its own; its peak is shown on its own row. "All processes
 together" is the largest sum of the resident sets (VmRSS) of the run and every process under
 it, sampled at the same moments every 50 ms (a spike shorter than that can be missed; the
-sum of each process's own peak, an upper bound, is shown beside it).
+sum of each process's own peak, an upper bound, is shown beside it). With `--dask`, the Dask
+scheduler and worker processes found on this machine (`dask scheduler`, `dask worker` and
+their children) are sampled at the same moments and counted in "all processes together".
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,8 +64,16 @@ PRESETS: dict[str, tuple[int, int, int]] = {
     "small": (100_000, 10_000, 1_000),
     "1m": (1_000_000, 100_000, 10_000),
     "10m": (10_000_000, 1_000_000, 100_000),
+    "100m": (100_000_000, 10_000_000, 1_000_000),
 }
 """(order lines, batches, SKUs)."""
+
+PRESET_FILES: dict[str, tuple[int, int]] = {"100m": (16, 4)}
+"""(order-line files, batch files) of a preset, unless `--files` says otherwise."""
+
+STREAMED_ABOVE = 10_000_000
+"""Inboxes of more order lines are generated file by file (`generate_parts`), in bounded
+memory; smaller ones all at once (`generate`), as they always were."""
 
 DEFAULT_SEED = 20240611
 RUN_DATE = date(2026, 11, 25)
@@ -83,6 +97,14 @@ class Size:
     skus: int
     files: int
     seed: int
+    batch_files: int | None = None
+    """Files of batches; None = as many as of order lines (`files`)."""
+    streamed: bool | None = None
+    """Generated file by file (`generate_parts`); None = if above STREAMED_ABOVE lines."""
+
+    def by_file(self) -> bool:
+        """Whether the inbox is generated file by file (`generate_parts`)."""
+        return self.lines > STREAMED_ABOVE if self.streamed is None else self.streamed
 
 
 def _names(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
@@ -165,19 +187,171 @@ def generate(size: Size) -> tuple[pl.DataFrame, pl.DataFrame]:
     return batches, lines
 
 
+def _split(total: int, parts: int) -> list[int]:
+    """`total` in `parts` near-equal counts, the larger ones first."""
+    return [total // parts + (part < total % parts) for part in range(parts)]
+
+
+def _part_lines(
+    rng: np.random.Generator,
+    count: int,
+    popularity: np.ndarray,
+    first_order: int,
+    window: tuple[int, int],
+) -> tuple[pl.DataFrame, np.ndarray, int]:
+    """One file's order lines (whole orders, numbered from `first_order`), their SKU numbers
+    and how many orders they hold.
+
+    The same shape as `generate`'s: 1..5 lines of neighbouring SKUs an order, the first SKU
+    drawn by popularity, ordered_at sorted within the file's share `window` of the two days.
+    """
+    n_skus = popularity.size
+    per_order = rng.integers(1, 6, count // 2 + 1)
+    n_orders = int(np.searchsorted(np.cumsum(per_order), count) + 1)
+    per_order = per_order[:n_orders]
+    line_order = np.repeat(np.arange(n_orders), per_order)[:count]
+    position = np.arange(count) - np.repeat(np.cumsum(per_order) - per_order, per_order)[:count]
+    first_sku = rng.choice(n_skus, n_orders, p=popularity)
+    line_sku = (first_sku[line_order] + position) % n_skus
+    del position, first_sku
+    seconds = np.sort(rng.integers(window[0], window[1], n_orders))
+    ordered_at = np.datetime64(f"{RUN_DATE - timedelta(days=2)}T00:00:00", "us") + seconds.astype(
+        "timedelta64[s]"
+    )
+    no_time = rng.random(n_orders) < NULL_ORDERED_AT_SHARE
+    priority = rng.choice(4, n_orders, p=[0.90, 0.07, 0.02, 0.01])
+    qty = rng.integers(1, 21, count)
+    bad = rng.random(count) < BAD_ROW_SHARE
+    qty[bad & (rng.random(count) < 0.5)] = 0
+    lines = pl.DataFrame(
+        {
+            "order_id": _names("ORD-", first_order + line_order, 9),
+            "sku": _names("SKU-", line_sku, 7),
+            "qty": qty,
+            "priority": priority[line_order],
+            "ordered_at": pl.Series(ordered_at[line_order]).dt.replace_time_zone("UTC"),
+        }
+    ).with_columns(
+        ordered_at=pl.when(pl.Series(no_time[line_order])).then(None).otherwise("ordered_at"),
+        order_id=pl.when(pl.Series(bad & (qty != 0))).then(None).otherwise("order_id"),
+    )
+    return lines, line_sku, n_orders
+
+
+def generate_parts(size: Size) -> Iterator[tuple[str, pl.DataFrame]]:
+    """The inbox file by file, (kind, frame): order lines first, then batches.
+
+    What `generate` makes, in the same shape, but one file's rows in memory at a time (plus a
+    few arrays per SKU and per batch), so a 100M-line inbox takes about what one file does.
+    Reproducible from the seed: each file has its own random stream, (seed, kind, part).
+    Orders do not straddle files; file k's orders fall in the k-th share of the two days.
+    A SKU's batches share its supply of 0.6..1.4 times its demand over the whole night.
+    """
+    rng = np.random.default_rng(size.seed)
+    n_skus = size.skus
+    popularity = rng.lognormal(0.0, 1.0, n_skus)
+    popularity /= popularity.sum()
+    demand = np.zeros(n_skus)
+    line_files = size.files
+    first_order = 0
+    for part, count in enumerate(_split(size.lines, line_files)):
+        window = (ORDER_WINDOW_S * part // line_files, ORDER_WINDOW_S * (part + 1) // line_files)
+        part_rng = np.random.default_rng([size.seed, 1, part])
+        lines, line_sku, orders = _part_lines(part_rng, count, popularity, first_order, window)
+        demand += np.bincount(line_sku, weights=lines["qty"].to_numpy(), minlength=n_skus)
+        first_order += orders
+        del line_sku
+        yield "order_lines", lines
+        del lines
+
+    rng = np.random.default_rng([size.seed, 2])
+    batch_sku = rng.choice(n_skus, size.batches, p=popularity)
+    batch_sku[:n_skus] = np.arange(min(n_skus, size.batches))  # every SKU has a batch
+    batches_of_sku = np.bincount(batch_sku, minlength=n_skus)
+    mean_batch = demand * rng.uniform(0.6, 1.4, n_skus) / np.maximum(batches_of_sku, 1)
+    references = rng.permutation(size.batches)
+    start = 0
+    for part, count in enumerate(_split(size.batches, size.batch_files or size.files)):
+        part_rng = np.random.default_rng([size.seed, 3, part])
+        sku = batch_sku[start : start + count]
+        purchased = np.rint(mean_batch[sku] * part_rng.uniform(0.5, 1.5, count)).astype(np.int64)
+        in_stock = part_rng.random(count) < IN_STOCK_SHARE
+        eta_days = part_rng.integers(1, INBOUND_DAYS + 1, count)
+        purchased[part_rng.random(count) < BAD_ROW_SHARE] = -1
+        yield (
+            "batches",
+            _batches_frame(references[start : start + count], sku, purchased, eta_days, in_stock),
+        )
+        start += count
+
+
+def _batches_frame(
+    references: np.ndarray,
+    sku: np.ndarray,
+    purchased: np.ndarray,
+    eta_days: np.ndarray,
+    in_stock: np.ndarray,
+) -> pl.DataFrame:
+    """Batches as a WMS sends them: in-stock ones without an eta."""
+    return pl.DataFrame(
+        {
+            "reference": _names("B-", references, 9),
+            "sku": _names("SKU-", sku, 7),
+            "purchased_quantity": purchased,
+            "eta": pl.Series(eta_days, dtype=pl.Int32),
+        }
+    ).with_columns(
+        eta=pl.when(pl.Series(in_stock))
+        .then(None)
+        .otherwise(pl.lit(RUN_DATE) + pl.duration(days=pl.col("eta")))
+        .cast(pl.Date)
+    )
+
+
+def _part_path(inbox: Path, kind: str, part: int) -> Path:
+    return inbox / kind / f"{RUN_DATE}-part-{part:03d}.parquet"
+
+
 def write_inbox(size: Size, inbox: Path) -> dict[str, list[Path]]:
-    """Write the batches and order lines, each split into `size.files` Parquet files."""
+    """Write the batches and order lines, each split into files (`size.files`, `batch_files`)."""
+    written: dict[str, list[Path]] = {"batches": [], "order_lines": []}
+    for kind in written:
+        (inbox / kind).mkdir(parents=True, exist_ok=True)
+    if size.by_file():
+        for kind, frame in generate_parts(size):
+            path = _part_path(inbox, kind, len(written[kind]))
+            frame.write_parquet(path)
+            written[kind].append(path)
+        return written
     batches, lines = generate(size)
-    written: dict[str, list[Path]] = {}
-    for kind, frame in (("batches", batches), ("order_lines", lines)):
-        folder = inbox / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        step = -(-frame.height // size.files)
-        written[kind] = []
-        for part in range(size.files):
-            path = folder / f"{RUN_DATE}-part-{part:03d}.parquet"
+    for kind, frame, files in (
+        ("batches", batches, size.batch_files or size.files),
+        ("order_lines", lines, size.files),
+    ):
+        step = -(-frame.height // files)
+        for part in range(files):
+            path = _part_path(inbox, kind, part)
             frame.slice(part * step, step).write_parquet(path)
             written[kind].append(path)
+    return written
+
+
+def inbox_files(size: Size, inbox: Path) -> dict[str, list[Path]]:
+    """The inbox's files: those already in `inbox` if it was made for this size, else new.
+
+    A made inbox holds `size.json` (the size it was made for); a folder without one, or made
+    for another size, is refused rather than overwritten.
+    """
+    stamp = inbox / "size.json"
+    wanted = json.dumps(asdict(size), sort_keys=True)
+    if inbox.exists() and any(inbox.iterdir()):
+        if not stamp.exists() or stamp.read_text() != wanted:
+            raise SystemExit(f"{inbox} holds another inbox than this size's; not reused")
+        return {
+            kind: sorted((inbox / kind).glob("*.parquet")) for kind in ("batches", "order_lines")
+        }
+    written = write_inbox(size, inbox)
+    stamp.write_text(wanted)
     return written
 
 
@@ -216,15 +390,43 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-class PeakWatcher(threading.Thread):
-    """Samples the high-water RSS (VmHWM) of each process in a tree until told to stop."""
+def cluster_pids(address: str) -> list[int]:
+    """This machine's processes of the Dask cluster at `address` (`dask scheduler`, `dask
+    worker`): a scheduler started with its port (`--port P`), workers given its address."""
+    port = address.rsplit(":", 1)[-1].encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        dask = any(w.endswith(b"dask") for w in words[:2])
+        role = {b"scheduler", b"worker"} & set(words)
+        ours = port in words or any(w.endswith(b":" + port) for w in words)
+        if dask and role and ours:
+            found.append(int(entry.name))
+    return found
 
-    def __init__(self, pid: int) -> None:
+
+class PeakWatcher(threading.Thread):
+    """Samples the high-water RSS (VmHWM) of each process in a tree until told to stop.
+
+    `cluster`: more processes (a local Dask cluster's, and theirs) sampled at the same moments;
+    their resident sets are added to the tree's in `together`, and their own sum in `cluster`.
+    Their VmHWM may predate the run, so their peak is the largest sample (VmRSS), not VmHWM.
+    """
+
+    def __init__(self, pid: int, cluster: tuple[int, ...] = ()) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.cluster_roots = cluster
         self.peaks: dict[int, int] = {}
         self.together = 0
         """The largest sum of the tree's resident sets at one sample (KiB)."""
+        self.cluster = 0
+        """The largest sum of the cluster's resident sets at one sample (KiB)."""
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -235,7 +437,13 @@ class PeakWatcher(threading.Thread):
                 if hwm is not None:
                     self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
                 now += _status_kib(pid, "VmRSS") or 0
-            self.together = max(self.together, now)
+            cluster = sum(
+                _status_kib(pid, "VmRSS") or 0
+                for root in self.cluster_roots
+                for pid in [root, *_descendants(root)]
+            )
+            self.cluster = max(self.cluster, cluster)
+            self.together = max(self.together, now + cluster)
             time.sleep(0.05)
 
 
@@ -248,6 +456,8 @@ class Runner:
     timeout: float | None = None
     options: tuple[str, ...] = ()
     """More options of `allocation run` (`--shards N`, `--dask ADDRESS`)."""
+    cluster: tuple[int, ...] = ()
+    """Processes of a local Dask cluster, sampled with the run's (`PeakWatcher`)."""
 
     def command(self) -> list[str]:
         if self.source is None:
@@ -270,7 +480,7 @@ class Runner:
         child = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env
         )
-        watcher = PeakWatcher(child.pid)
+        watcher = PeakWatcher(child.pid, self.cluster)
         watcher.start()
         try:
             stdout, stderr = child.communicate(timeout=self.timeout)
@@ -297,6 +507,7 @@ class Runner:
             "server_peak_mib": max(others, default=0) / 1024,
             "together_peak_mib": watcher.together / 1024,
             "peaks_sum_mib": sum(watcher.peaks.values()) / 1024,
+            "cluster_peak_mib": watcher.cluster / 1024,
         }
 
 
@@ -370,17 +581,33 @@ def prefect_server(home: Path, timeout: float = 180.0) -> Iterator[str]:
 # --- the Polars-only baseline ---------------------------------------------------------------------
 
 
+BASELINE_SLICE = 10_000_000
+"""Rows of an output the baseline holds at once: larger outputs are written in slices."""
+
+
 def polars_baseline(inputs: list[Path], outbox: Path, scratch: Path) -> dict[str, float]:
-    """Seconds for Polars alone to read the inputs, and to write outputs of the run's sizes."""
-    started = time.perf_counter()
-    frames = [pl.read_parquet(path) for path in inputs]
-    read_s = time.perf_counter() - started
-    del frames
-    outputs = [pl.read_parquet(path) for path in sorted(outbox.rglob("*.parquet"))]
-    started = time.perf_counter()
-    for number, frame in enumerate(outputs):
-        frame.write_parquet(scratch / f"out-{number}.parquet", compression="zstd")
-    write_s = time.perf_counter() - started
+    """Seconds for Polars alone to read the inputs, and to write outputs of the run's sizes.
+
+    One file at a time (each read, then dropped), and an output of more than BASELINE_SLICE
+    rows in slices of that many (each read, then only its writing timed, to a file of its
+    own), so memory holds one file or slice at any size.
+    """
+    read_s = write_s = 0.0
+    for path in inputs:
+        started = time.perf_counter()
+        frame = pl.read_parquet(path)
+        read_s += time.perf_counter() - started
+        del frame
+    for number, path in enumerate(sorted(outbox.rglob("*.parquet"))):
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        for offset in range(0, max(rows, 1), BASELINE_SLICE):
+            frame = pl.scan_parquet(path).slice(offset, BASELINE_SLICE).collect()
+            target = scratch / f"out-{number}-{offset}.parquet"
+            started = time.perf_counter()
+            frame.write_parquet(target, compression="zstd")
+            write_s += time.perf_counter() - started
+            del frame
+            target.unlink()
     return {"read_s": read_s, "write_s": write_s}
 
 
@@ -451,6 +678,11 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
         "sum of each process's own peak (MiB)",
         lambda runs: _bm([r["peaks_sum_mib"] for r in runs], 0),
     )
+    if any(r["cluster_peak_mib"] for runs in nights.values() for r in runs):
+        row(
+            "of which the local Dask cluster's processes, at their peak (MiB)",
+            lambda runs: _bm([r["cluster_peak_mib"] for r in runs], 0),
+        )
     lines = [
         "| figure | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
@@ -476,6 +708,18 @@ def table(nights: dict[str, list[dict[str, Any]]], baselines: list[dict[str, flo
 def _wall_and_stages(night: dict[str, Any]) -> str:
     stages = sum(grouped(night["stage_seconds"]).values())
     return f"{night['wall_s']:.1f} s (stages {stages:.1f} s)"
+
+
+def _progress(label: str, night: dict[str, Any]) -> None:
+    """One night's figures on stderr as soon as it ends (a long benchmark may be cut short)."""
+    stages = ", ".join(f"{name} {s:.1f}" for name, s in night["stage_seconds"].items())
+    print(
+        f"{time.strftime('%H:%M:%S')} {label} night: {_wall_and_stages(night)}; peak RSS all "
+        f"processes {night['together_peak_mib']:,.0f} MiB (run {night['run_peak_mib']:,.0f}); "
+        f"load average {os.getloadavg()[0]:.1f}; stage seconds: {stages}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _counts(summary: dict[str, Any]) -> str:
@@ -529,7 +773,15 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=PRESETS["small"][0])
     parser.add_argument("--batches", type=int, default=PRESETS["small"][1])
     parser.add_argument("--skus", type=int, default=PRESETS["small"][2])
-    parser.add_argument("--files", type=int, default=1, help="split each input into N files")
+    parser.add_argument(
+        "--files", type=int, help="split each input into N files (default 1, or the preset's)"
+    )
+    parser.add_argument("--batch-files", type=int, help="files of batches (default: --files)")
+    parser.add_argument(
+        "--inbox",
+        type=Path,
+        help="make the inbox in this folder and keep it, or reuse it if made for the same size",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each night")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -549,7 +801,15 @@ def main() -> None:
     lines, batches, skus = (
         PRESETS[args.preset] if args.preset else (args.lines, args.batches, args.skus)
     )
-    size = Size(lines, batches, skus, args.files, args.seed)
+    line_files, batch_files = PRESET_FILES.get(args.preset or "", (1, None))
+    size = Size(
+        lines,
+        batches,
+        skus,
+        args.files or line_files,
+        args.seed,
+        args.batch_files or (None if args.files else batch_files),
+    )
 
     root = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     with contextlib.ExitStack() as stack:
@@ -571,20 +831,24 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
             *(() if args.shards is None else ("--shards", str(args.shards))),
             *(() if args.dask is None else ("--dask", args.dask)),
         ),
+        cluster=tuple(cluster_pids(args.dask)) if args.dask else (),
     )
     try:
         print(f"Machine: {machine()}; Python {sys.version.split()[0]}, Polars {pl.__version__}")
         print(f"Code: {args.source or 'this checkout'}")
         shards = "from the night's size" if args.shards is None else args.shards
         print(f"Shards: {shards}; planned on: {args.dask or 'the run process'}")
+        if runner.cluster:
+            print(f"Dask processes on this machine, sampled with the run's: {runner.cluster}")
         prefect = env.get("PREFECT_API_URL") or "Prefect's temporary server, in each run"
         print(f"Prefect: {prefect}; load average {os.getloadavg()[0]:.1f}\n")
         started = time.perf_counter()
-        inputs = write_inbox(size, root / "inbox")
+        inbox = (args.inbox or root / "inbox").resolve()
+        inputs = inbox_files(size, inbox)
         files = [path for paths in inputs.values() for path in paths]
         mib = sum(path.stat().st_size for path in files) / 2**20
         took = time.perf_counter() - started
-        print(f"Inbox: {len(files)} Parquet files, {mib:,.0f} MiB, made in {took:.0f} s")
+        print(f"Inbox: {len(files)} Parquet files, {mib:,.0f} MiB, in {inbox}, {took:.0f} s")
 
         # A first run on an empty inbox sets up Prefect's home (its database), untimed.
         (root / "empty").mkdir()
@@ -599,20 +863,22 @@ def bench(args: argparse.Namespace, size: Size, root: Path, env: dict[str, str])
             db = root / f"warehouse-{attempt}.duckdb"
             outbox = root / f"outbox-{attempt}"
             yardstick = cpu_yardstick()
-            night = runner.run(root / "inbox", outbox, db, RUN_DATE)
+            night = runner.run(inbox, outbox, db, RUN_DATE)
             if night is None:
                 print(f"attempt {attempt + 1}: first night timed out", file=sys.stderr)
                 break
             first.append({**night, "yardstick_s": yardstick})
+            _progress("first", night)
             scratch = root / "scratch"
             scratch.mkdir(exist_ok=True)
             baselines.append(polars_baseline(files, outbox, scratch))
             shutil.rmtree(scratch)
             night = runner.run(
-                root / "inbox", root / f"{outbox.name}-next", db, RUN_DATE + timedelta(days=1)
+                inbox, root / f"{outbox.name}-next", db, RUN_DATE + timedelta(days=1)
             )
             if night is not None:
                 second.append(night)
+                _progress("second", night)
             print(
                 f"attempt {attempt + 1}: first night {_wall_and_stages(first[-1])}, second night "
                 + (_wall_and_stages(night) if night else "timed out")

@@ -82,6 +82,7 @@ def nightly(
     shards: int | None = DEFAULTS.shards,
     dask_address: str | None = DEFAULTS.dask_address,
     dask_timeout: float = DEFAULTS.dask_timeout,
+    duckdb_memory_limit: str | None = DEFAULTS.duckdb_memory_limit,
 ) -> stages.NightResult:
     """Allocate the night: load new inputs, re-plan open demand, publish for the WMS.
 
@@ -97,6 +98,7 @@ def nightly(
         stages=PREFECT_STAGES if dask_address is None else ON_A_CLUSTER,
         shards=shards,
         planner=IN_PROCESS if dask_address is None else DaskPlanner(dask_address, dask_timeout),
+        memory_limit=duckdb_memory_limit,
     )
     create_markdown_artifact(
         markdown=summary_markdown(result.summary, result.load, result.written)

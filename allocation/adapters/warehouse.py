@@ -24,6 +24,7 @@ import polars as pl
 from allocation.adapters import schema, snapshot, views
 from allocation.adapters.night_operations import NightOperations
 from allocation.adapters.report_reads import DuckDBReportReads
+from allocation.adapters.shard_staging import DuckDBShardStaging
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.warehouse_exports import DuckDBExports, OutputFile
 from allocation.adapters.warehouse_loads import DuckDBLoads
@@ -281,7 +282,13 @@ class Warehouse(NightOperations):
 
 
 class DuckDBWarehouse(
-    DuckDBReads, DuckDBWrites, DuckDBLoads, DuckDBExports, DuckDBReportReads, Warehouse
+    DuckDBShardStaging,
+    DuckDBReads,
+    DuckDBWrites,
+    DuckDBLoads,
+    DuckDBExports,
+    DuckDBReportReads,
+    Warehouse,
 ):
     """The warehouse in DuckDB files: one writer process at a time, readers never in the way.
 
@@ -291,11 +298,21 @@ class DuckDBWarehouse(
     """
 
     def __init__(
-        self, path: str | Path, *, busy_timeout: float = 0.0, read_only: bool = False
+        self,
+        path: str | Path,
+        *,
+        busy_timeout: float = 0.0,
+        read_only: bool = False,
+        memory_limit: str | None = None,
     ) -> None:
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.read_only = read_only
+        self.memory_limit = memory_limit
+        """DuckDB's `memory_limit` for the writer's connection (None: DuckDB's default).
+
+        Beyond it DuckDB evicts blocks already in the file and spills temporary ones to disk;
+        without one, a night's uncommitted writes stay in its buffers until the commit."""
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._layout = None if self.path == ":memory:" else snapshot.Layout(Path(self.path))
         self._deferring = False
@@ -337,6 +354,7 @@ class DuckDBWarehouse(
         try:
             self.rollback()
         finally:
+            self.unstage_night()
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
@@ -455,7 +473,8 @@ class DuckDBWarehouse(
             return duckdb.connect(self.path, read_only=True)
         self._layout.writer_dir.mkdir(parents=True, exist_ok=True)
         snapshot.adopt(self._layout)  # a file of an earlier release, if there is one
-        return duckdb.connect(str(self._layout.master), config=schema.CONFIG)
+        limit = {} if self.memory_limit is None else {"memory_limit": self.memory_limit}
+        return duckdb.connect(str(self._layout.master), config={**schema.CONFIG, **limit})
 
 
 def _busy_message(path: str, error: str) -> str:

@@ -8,6 +8,7 @@ import polars as pl
 
 from allocation.adapters import schema
 from allocation.adapters.duckdb_sql import DuckDBSql
+from allocation.adapters.shard_staging import in_shard
 from allocation.adapters.warehouse_checks import CHECKS
 from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
 
@@ -209,28 +210,6 @@ class DuckDBReads(DuckDBSql):
         )["n"][0]
         return count
 
-    def shard_batches(self, shard: int) -> pl.DataFrame:
-        """Batches of the shard's SKUs."""
-        return self.query(
-            f"SELECT reference, sku, purchased_quantity, eta FROM batches WHERE {in_shard()}",
-            {"shard": shard},
-        )
-
-    def shard_open_lines(self, shard: int) -> pl.DataFrame:
-        """Open lines of the shard's SKUs."""
-        return self.query(
-            f"SELECT {', '.join(DEMAND_COLUMNS)} FROM order_lines "
-            f"WHERE status = $open AND {in_shard()}",
-            {"shard": shard, "open": LineStatus.OPEN},
-        )
-
-    def shard_allocations(self, status: AllocationStatus, shard: int) -> pl.DataFrame:
-        """Allocations of one status on the shard's SKUs."""
-        return self.query(
-            f"SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE status = $status AND {in_shard()}",
-            {"shard": shard, "status": status},
-        )
-
     def changed_allocations(
         self, status: AllocationStatus, wanted: pl.DataFrame, shard: int | None = None
     ) -> pl.DataFrame:
@@ -263,14 +242,6 @@ class DuckDBReads(DuckDBSql):
 
 _KEY: Final = ("order_id", "sku", "batch_ref")
 """An allocation's key within one status."""
-SKU_SHARDS: Final = "_sku_shards"
-"""The night's SKUs and their shards: a temporary table `shard_night` fills (per connection)."""
-
-
-def in_shard(alias: str | None = None) -> str:
-    """SQL: the row's (`alias.`) SKU is in shard `$shard` of `shard_night`'s placement."""
-    sku = "sku" if alias is None else f"{alias}.sku"
-    return f"{sku} IN (SELECT sku FROM {SKU_SHARDS} WHERE shard = $shard)"
 
 
 def _filter(**equal: object) -> tuple[str, list[object]]:

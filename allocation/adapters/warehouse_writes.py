@@ -9,8 +9,7 @@ from typing import Final
 import polars as pl
 
 from allocation.adapters.duckdb_sql import DuckDBSql
-from allocation.adapters.rules_sql import order_by_sql, shard_sql
-from allocation.adapters.warehouse_reads import SKU_SHARDS
+from allocation.adapters.rules_sql import order_by_sql
 from allocation.domain.forms import Ordering
 from allocation.domain.rules import PICK_LIST_ORDER
 from allocation.domain.status import AllocationStatus, LineStatus, RunStatus
@@ -220,25 +219,6 @@ class DuckDBWrites(DuckDBSql):
     def ledger_reservations_as_planned(self, run_id: str) -> None:
         """Name the run in `ledger_planned_reservations` (the `ledger` view reads it)."""
         self._run("INSERT INTO ledger_planned_reservations VALUES (?)", [run_id])
-
-    def shard_night(self, shards: int) -> None:
-        """Fill the temporary table of the night's SKUs and their shards, each SKU hashed once.
-
-        Temporary: it lives in this connection only, never in the file, and a rollback takes
-        it away with the rest. Filtering by it is a hash join against a small table (one row
-        per SKU), where hashing every row of every read would cost a scan of MD5s each time.
-        """
-        self._run(
-            f"""
-            CREATE OR REPLACE TEMPORARY TABLE {SKU_SHARDS} AS
-            SELECT sku, {shard_sql(shards)} AS shard FROM (
-                SELECT sku FROM batches
-                UNION SELECT sku FROM order_lines WHERE status = $open
-                UNION SELECT sku FROM allocations
-            )
-            """,
-            {"open": LineStatus.OPEN},
-        )
 
     def stage_picks(self, picks: pl.DataFrame) -> None:
         """Add the picks to a temporary table of the night's picks, unnumbered."""

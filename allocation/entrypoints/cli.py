@@ -181,6 +181,7 @@ def run(
                 shards=settings.shards,
                 dask_address=settings.dask_address,
                 dask_timeout=settings.dask_timeout,
+                duckdb_memory_limit=settings.duckdb_memory_limit,
             )
         if as_json:
             print_json(

@@ -113,6 +113,7 @@ def run_night(
     stages: Stages | None = None,
     shards: int | None = None,
     planner: ShardPlanner = IN_PROCESS,
+    memory_limit: str | None = None,
 ) -> NightResult:
     """Load the night's new inputs, re-plan open demand, commit, and publish for the WMS.
 
@@ -125,7 +126,9 @@ def run_night(
     run = runs.new_run(run_date, policy)
     seconds: dict[str, float] = {}
     with _timed(seconds, "open"):
-        warehouse = DuckDBWarehouse(db, busy_timeout=busy_timeout).__enter__()
+        warehouse = DuckDBWarehouse(
+            db, busy_timeout=busy_timeout, memory_limit=memory_limit
+        ).__enter__()
     try:
         runs.start_run(warehouse, run)
         try:

@@ -86,6 +86,7 @@ def test_the_flows_parameter_defaults_are_the_settings_defaults(
         "shards": settings.shards,
         "dask_address": settings.dask_address,
         "dask_timeout": settings.dask_timeout,
+        "duckdb_memory_limit": settings.duckdb_memory_limit,
     }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 from sharded_nights import (
@@ -15,8 +17,10 @@ from sharded_nights import (
     warehouse_state,
 )
 
+from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain.policy import Policy
 from allocation.domain.sharding import shard_of
+from allocation.domain.status import AllocationStatus
 from allocation.engine.shards import LINES_PER_SHARD, shards_for
 
 
@@ -62,3 +66,36 @@ def test_a_night_left_to_choose_is_one_shard_until_it_has_more_open_lines_than_a
 ):
     assert [shards_for(n) for n in (0, 1, LINES_PER_SHARD)] == [1, 1, 1]
     assert [shards_for(LINES_PER_SHARD + 1), shards_for(4 * LINES_PER_SHARD)] == [2, 4]
+
+
+@pytest.mark.parametrize("staged", [True, False])
+def test_a_shards_inputs_are_its_skus_rows_of_the_tables_staged_or_not_and_go_with_the_night(
+    tmp_path: Path, staged: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = nights_through(tmp_path, three_nights()[:2], run_night_in(Policy.SPLIT, 1))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # (TMPDIR, for this test)
+    with DuckDBWarehouse(root / "w.duckdb") as warehouse:
+        warehouse.stage_from_shards = 4 if staged else 5
+        whole: dict[str, pl.DataFrame] = {
+            "batches": warehouse.batches(),
+            "open lines": warehouse.open_lines(),
+            **{status: warehouse.allocations(status) for status in AllocationStatus},
+        }
+        warehouse.shard_night(4)
+        staged_in = list((tmp_path / "tmp").glob("allocation-shards-*"))
+        shards = [
+            {
+                "batches": warehouse.shard_batches(shard),
+                "open lines": warehouse.shard_open_lines(shard),
+                **{s: warehouse.shard_allocations(s, shard) for s in AllocationStatus},
+            }
+            for shard in range(4)
+        ]
+    assert all(frame.height for frame in whole.values())
+    for name, frame in whole.items():
+        for shard, frames in enumerate(shards):
+            assert {shard_of(sku, 4) for sku in frames[name]["sku"]} <= {shard}
+        together = pl.concat([frames[name] for frames in shards])
+        assert_frame_equal(together.sort(pl.all()), frame.sort(pl.all()))
+    assert bool(staged_in) == staged and not any(folder.exists() for folder in staged_in)
