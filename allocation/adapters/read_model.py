@@ -315,8 +315,8 @@ class ReadModel:
         if reference in self._pending.references:
             raise Stale(f"batch {reference} was written since")
         sku = self._patch.sku_of_batch.get(reference)
-        if sku is not None:
-            of_sku = self._patch.batches_of_sku[sku]
+        of_sku = None if sku is None else self._sku(sku)  # (`Stale` if written since)
+        if of_sku is not None:
             return of_sku.filter(pl.col("reference") == reference)
         found = self._tables.batch.rows(reference)
         if found.height and self._sku(found.item(0, "sku")) is not None:

@@ -279,6 +279,8 @@ def test_a_model_patched_after_the_servers_writes_answers_as_the_snapshot_does(
             pending.held_by_order("urgent-2")
         with pytest.raises(Stale):
             pending.batches(sku="SKU-4")
+        with pytest.raises(Stale):
+            pending.batches(reference="b-y")  # (patched in since the model was built)
         with DuckDBWarehouse.on_snapshot(readers) as warehouse:
             for order in ("o1-9", "o2-1"):
                 assert_frame_equal(pending.held_by_order(order), warehouse.held_by_order(order))
