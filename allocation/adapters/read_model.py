@@ -4,9 +4,11 @@ DuckDB answers a look-up of one batch, SKU or order by scanning a column of mill
 (the tables are not ordered by those keys, and its string statistics keep only a prefix every id
 shares). A `ReadModel` loads the tables those look-ups read (batches, allocations, order lines)
 once per publication, each table once, sorted by the key it is most looked up by (batches and
-allocations by SKU, lines by order), and for each key a compact index: the keys' 64-bit hashes,
-sorted, beside the positions of their rows (12 bytes a row, where a dictionary of strings took
-ten times that). A look-up is a binary search and a slice or a gather of a few rows. It answers
+allocations by SKU, lines by order), and for each key a compact index (`_Index`: each key once,
+sorted, as bytes in a NumPy array, and where its rows begin; for a table not sorted by that key,
+its rows' positions too, 4 bytes a row), where a dictionary of Python strings and a copy of the
+table per key took three times the memory. A look-up is a binary search and a slice (or a gather
+of a few rows). It answers
 the four holdings reads of the `Warehouse` interface (`HoldingsReads`) with the same rows,
 columns and order as the DuckDB reads, for the one publication it was loaded from.
 
@@ -21,6 +23,7 @@ so a batch's allocations are found among its SKU's rather than through an index 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Final, Self
 
@@ -37,7 +40,6 @@ BATCH_COLUMNS: Final = "reference, sku, purchased_quantity, eta"
 LINE_COLUMNS: Final = "order_id, sku, qty, status"
 _HELD_ON_BATCHES_ORDER: Final = ("batch_ref", "status", "order_id", "sku")
 _HELD_BY_ORDER_ORDER: Final = ("sku", "status", "batch_ref")
-_SEED: Final = 0
 _LINE_HOLDINGS: Final = {
     "order_id": pl.String,
     "sku": pl.String,
@@ -73,45 +75,44 @@ class Touched:
         return bool(self.skus or self.orders or self.references)
 
 
-def _hash(key: str) -> np.uint64:
-    return np.uint64(pl.Series((key,), dtype=pl.String).hash(seed=_SEED)[0])
-
-
 class _Index:
-    """Where each key's rows are in a frame: the keys' hashes, sorted, and their rows' positions.
+    """Where each key's rows are in a frame: its keys, sorted, and where each key's rows begin.
 
-    Hashes that collide are told apart by comparing the rows' keys (`rows`).
+    The keys are held once each, as fixed-width bytes in a NumPy array, so finding one is a
+    binary search in C (a few microseconds, where a Polars call costs tens). A frame not
+    sorted by the key gets its rows' positions in key order too (4 bytes a row).
     """
 
-    def __init__(self, frame: pl.DataFrame, column: str) -> None:
-        hashes = frame.get_column(column).hash(seed=_SEED)
-        order = hashes.arg_sort()  # (Polars sorts on both cores; NumPy on one)
+    def __init__(self, frame: pl.DataFrame, by: tuple[str, ...], *, sorted_by_key: bool) -> None:
+        """Index `frame` by its column `by[0]`; a key's rows come in the order of `by`."""
         self._frame = frame
-        self._column = column
-        self._hashes: npt.NDArray[np.uint64] = hashes.gather(order).to_numpy()
-        self._positions: npt.NDArray[np.uint32] = order.to_numpy()
+        keys = frame.get_column(by[0])
+        self._positions: npt.NDArray[np.uint32] | None = None
+        if not sorted_by_key:
+            order = frame.select(pl.arg_sort_by(list(by))).to_series()
+            self._positions = order.to_numpy().astype(np.uint32)
+            keys = keys.gather(order)
+        starts = (keys != keys.shift()).fill_null(value=True).arg_true()
+        distinct = keys.gather(starts)
+        self._width: int = max(distinct.str.len_bytes().fill_null(0).max() or 0, 1)  # type: ignore[assignment]
+        self._keys = np.array([k.encode() for k in distinct.to_list()], dtype=f"S{self._width}")
+        self._starts = np.append(starts.to_numpy(), frame.height).astype(np.int64)
 
     def rows(self, key: str) -> pl.DataFrame:
-        """The rows whose key is `key`, in the frame's order (none if there are none)."""
-        wanted = _hash(key)
-        first = int(np.searchsorted(self._hashes, wanted, side="left"))
-        last = int(np.searchsorted(self._hashes, wanted, side="right"))
-        if first == last:
+        """The rows whose key is `key`, in the order of `by` (none if there are none)."""
+        wanted = key.encode()
+        at = int(np.searchsorted(self._keys, wanted)) if len(wanted) <= self._width else -1
+        if at < 0 or at == len(self._keys) or self._keys[at] != wanted:
             return self._frame.clear()
-        positions = np.sort(self._positions[first:last])
-        low, high = int(positions[0]), int(positions[-1])
-        if high - low + 1 == len(positions):  # the frame is sorted by this key: one slice
-            found = self._frame.slice(low, high - low + 1)
-        else:
-            found = self._frame[positions.astype(np.int64)]
-        keys = found.get_column(self._column).to_list()
-        if all(k == key for k in keys):
-            return found
-        return found.filter(pl.col(self._column) == key)  # (another key of the same hash)
+        first, last = int(self._starts[at]), int(self._starts[at + 1])
+        if self._positions is None:
+            return self._frame.slice(first, last - first)
+        return self._frame[self._positions[first:last].astype(np.int64)]
 
     def size(self) -> int:
         """Bytes held by the index."""
-        return self._hashes.nbytes + self._positions.nbytes
+        positions = 0 if self._positions is None else self._positions.nbytes
+        return self._keys.nbytes + self._starts.nbytes + positions
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,11 @@ class _Tables:
             batches,
             held,
             lines,
-            _Index(batches, "reference"),
-            _Index(batches, "sku"),
-            _Index(held, "sku"),
-            _Index(held, "order_id"),
-            _Index(lines, "order_id"),
+            _Index(batches, ("reference",), sorted_by_key=False),
+            _Index(batches, ("sku", "reference"), sorted_by_key=True),
+            _Index(held, ("sku", *_HELD_ON_BATCHES_ORDER), sorted_by_key=True),
+            _Index(held, ("order_id", *_HELD_BY_ORDER_ORDER), sorted_by_key=False),
+            _Index(lines, ("order_id",), sorted_by_key=True),
         )
 
 
@@ -360,9 +361,9 @@ class ReadModel:
         if reference is None:
             return on_sku
         # (The SKU's allocations are sorted by batch first: the batch's are one run of them.)
-        refs = on_sku.get_column("batch_ref")
-        first = refs.search_sorted(reference, side="left")
-        return on_sku.slice(first, refs.search_sorted(reference, side="right") - first)
+        refs = on_sku.get_column("batch_ref").to_list()
+        first = bisect.bisect_left(refs, reference)
+        return on_sku.slice(first, bisect.bisect_right(refs, reference, lo=first) - first)
 
     def held_by_order(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
         """Allocations of an order, or of one of its lines; by sku, status, batch_ref."""
@@ -370,8 +371,7 @@ class ReadModel:
             raise Stale(f"order {order_id} was written since")
         patched = self._patch.held_by_order.get(order_id)
         if patched is None:
-            found = self._tables.held_by_order.rows(order_id)
-            patched = found.sort(_HELD_BY_ORDER_ORDER) if found.height > 1 else found
+            patched = self._tables.held_by_order.rows(order_id)
         return _of_sku(patched, sku)
 
     def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
