@@ -107,7 +107,10 @@ class _Index:
         first, last = int(self._starts[at]), int(self._starts[at + 1])
         if self._positions is None:
             return self._frame.slice(first, last - first)
-        return self._frame[self._positions[first:last].astype(np.int64)]
+        positions = self._positions[first:last]
+        if last - first == 1 or bool(np.all(np.diff(positions) == 1)):
+            return self._frame.slice(int(positions[0]), last - first)  # (~30x cheaper)
+        return self._frame[positions.astype(np.int64)]
 
     def size(self) -> int:
         """Bytes held by the index."""
