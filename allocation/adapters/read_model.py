@@ -240,23 +240,26 @@ class ReadModel:
         touched = self._widened(touched)
         skus, orders = sorted(touched.skus), sorted(touched.orders)
 
-        def load(sql: str) -> pl.DataFrame:
-            given = {name: keys for name, keys in (("skus", skus), ("orders", orders))}
-            used = {name: keys for name, keys in given.items() if f"${name}" in sql}
-            frame: pl.DataFrame = connection.sql(sql, params=used).pl()
+        def load(sql: str, column: str, keys: list[str]) -> pl.DataFrame:
+            # (`IN` a list of values: quicker than `list_contains`, and each key column is
+            # scanned by its own query, where `OR` would scan both for every row.)
+            where = f"{column} IN ({', '.join('?' * len(keys))})" if keys else "false"
+            frame: pl.DataFrame = connection.sql(sql.format(where=where), params=keys).pl()
             return frame
 
         batches = load(
-            f"SELECT {BATCH_COLUMNS} FROM batches WHERE list_contains($skus, sku) "
-            "ORDER BY sku, reference"
+            f"SELECT {BATCH_COLUMNS} FROM batches WHERE {{where}} ORDER BY sku, reference",
+            "sku",
+            skus,
         )
-        held = load(
-            f"SELECT {HELD_COLUMNS} FROM allocations "
-            "WHERE list_contains($skus, sku) OR list_contains($orders, order_id)"
+        held_of_skus = load(f"SELECT {HELD_COLUMNS} FROM allocations WHERE {{where}}", "sku", skus)
+        held_of_orders = load(
+            f"SELECT {HELD_COLUMNS} FROM allocations WHERE {{where}}", "order_id", orders
         )
         lines = load(
-            f"SELECT {LINE_COLUMNS} FROM order_lines WHERE list_contains($orders, order_id) "
-            "ORDER BY order_id, arrival"
+            f"SELECT {LINE_COLUMNS} FROM order_lines WHERE {{where}} ORDER BY order_id, arrival",
+            "order_id",
+            orders,
         )
         patch = self._patch
         batches_of_sku = dict(patch.batches_of_sku)
@@ -268,13 +271,13 @@ class ReadModel:
                 sku_of_batch.pop(reference, None)
             batches_of_sku[sku] = of_sku
             sku_of_batch.update(dict.fromkeys(of_sku.get_column("reference").to_list(), sku))
-            on_sku = held.filter(pl.col("sku") == sku)
+            on_sku = held_of_skus.filter(pl.col("sku") == sku)
             known = on_sku.get_column("batch_ref").is_in(of_sku.get_column("reference"))
             held_on_sku[sku] = on_sku.filter(known).sort(_HELD_ON_BATCHES_ORDER)
         held_by_order = dict(patch.held_by_order)
         lines_of_order = dict(patch.lines_of_order)
         for order in orders:
-            held_by_order[order] = held.filter(pl.col("order_id") == order).sort(
+            held_by_order[order] = held_of_orders.filter(pl.col("order_id") == order).sort(
                 _HELD_BY_ORDER_ORDER
             )
             lines_of_order[order] = lines.filter(pl.col("order_id") == order)
