@@ -13,7 +13,8 @@ not touch at once (`ReadModel.pending`), and the builder patches it (`ReadModel.
 touched keys' rows read again from the latest publication), which takes one scan of each table
 rather than a rebuild. A commit by another process (a night, a command) breaks the chain: the
 model is built again, and reads use DuckDB meanwhile. After `MAX_PATCHED_KEYS` patched keys,
-the model is rebuilt too (when the publication is old enough, as below).
+the model is rebuilt too, once its publication is old enough (as below); until then it is
+still patched.
 
 A model is built once its publication is at least as old as the last build took: under a
 steady stream of commits (a write every half second, say), a build that would be stale before
@@ -160,12 +161,15 @@ class ReadModels:
         model = self._model
         if model is not None and model.published == published:
             return
-        if model is not None and model.patched_keys < MAX_PATCHED_KEYS and self._patch(model):
+        too_new = time.time_ns() - published[2] < self._last_build * 1e9
+        # (Past `MAX_PATCHED_KEYS`, still patched while a rebuild would be stale at once.)
+        patchable = model is not None and (model.patched_keys < MAX_PATCHED_KEYS or too_new)
+        if model is not None and patchable and self._patch(model):
             return
         if model is not None and self._writing:
             return  # (perhaps a write of ours, not yet recorded: look again once it is)
         self._model = self._view = None  # stale: let go before the next model takes its memory
-        if time.time_ns() - published[2] < self._last_build * 1e9:
+        if too_new:
             return  # it would likely be stale before it was built: wait for a quieter moment
         started = time.perf_counter()
         with self._readers.publication_read() as (published, cursor):
