@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     """`allocation serve`: the bearer token writes need (and reads, if `api_token_for_reads`)."""
     api_token_for_reads: bool = False
     """`allocation serve`: require the token for reads too (reads are open otherwise)."""
-    http_read_model_rows: int = Field(default=5_000_000, ge=0)
+    http_read_model_rows: int = Field(default=30_000_000, ge=0)
     """`allocation serve`: most rows (batches, allocations, lines) kept in memory for look-ups."""
     shards: int | None = None
     """How many SKU shards a night is planned in; None = chosen from the night's size."""

@@ -6,13 +6,22 @@ it only while it is the model of the publication at the analysts' path at that m
 an older one, so a read still sees every commit published before it began (a read that comes
 before the model of the latest publication is built is answered by DuckDB, as before).
 
+The server's own writes do not send reads back to DuckDB: each tells `written` the publication
+it started from, the one it left, and what it touched (`Touched`). While the model's
+publication leads to the latest through such writes only, the model answers every key they did
+not touch at once (`ReadModel.pending`), and the builder patches it (`ReadModel.patched`: the
+touched keys' rows read again from the latest publication), which takes one scan of each table
+rather than a rebuild. A commit by another process (a night, a command) breaks the chain: the
+model is built again, and reads use DuckDB meanwhile. After `MAX_PATCHED_KEYS` patched keys,
+the model is rebuilt too, once its publication is old enough (as below); until then it is
+still patched.
+
 A model is built once its publication is at least as old as the last build took: under a
 steady stream of commits (a write every half second, say), a build that would be stale before
 it finished is not begun, and the CPU is left to the writes and reads. Only one model is held:
 a stale one is dropped before the next is built. A warehouse with more rows than `max_rows`
 (all three tables together; `ALLOCATION_HTTP_READ_MODEL_ROWS` for the server) gets no model,
-and its reads all stay on DuckDB. Resident memory with a model: about 0.5 GB more for the
-1M-line warehouse (2M rows), 5.7 GB for the 10M-line one (20M rows; benchmarks/RESULTS-http.md).
+and its reads all stay on DuckDB (benchmarks/RESULTS-http.md has the memory a model takes).
 """
 
 from __future__ import annotations
@@ -21,16 +30,19 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Final
 
 import duckdb
 
 from allocation.adapters import snapshot
-from allocation.adapters.read_model import ReadModel, rows_in
+from allocation.adapters.read_model import ReadModel, Touched, rows_in
 from allocation.adapters.snapshot_readers import Publication, SnapshotReaders
 
 LOOK_EVERY: Final = 0.05
 """Seconds between looks at the analysts' path for a newer publication."""
+MAX_PATCHED_KEYS: Final = 20_000
+"""SKUs and orders a model answers for from patches before it is rebuilt."""
 
 _log = logging.getLogger(__name__)
 
@@ -47,13 +59,73 @@ class ReadModels:
         self._stop = threading.Event()
         self._builder: threading.Thread | None = None
         self._loading: duckdb.DuckDBPyConnection | None = None
+        self._writes: dict[Publication, tuple[Publication, Touched]] = {}
+        self._writes_lock = threading.Lock()
+        self._view: ReadModel | None = None
+        self._writing = 0
 
     def current(self) -> ReadModel | None:
-        """The model of the publication at the analysts' path now, if it is built."""
+        """The model of the publication at the analysts' path now, if it is built.
+
+        Patched or not: a model of an earlier publication that this process's writes led to
+        the latest answers the keys they did not touch (the others raise `Stale`).
+        """
         model = self._model
-        if model is not None and model.published == snapshot.publication(self._readers.path):
+        if model is None:
+            return None
+        published = snapshot.publication(self._readers.path)
+        if model.published == published:
             return model
-        return None
+        view = self._view
+        if view is not None and view.published == published:
+            return view
+        touched = self._written_since(model.published, published)
+        if touched is None or published is None:
+            return None
+        self._view = view = model.pending(published, touched)
+        return view
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """A write of this process is under way for the block (it will say what it wrote).
+
+        Meanwhile a publication the model cannot reach is not taken for another process's:
+        the write may have published it and not yet said so.
+        """
+        with self._writes_lock:
+            self._writing += 1
+        try:
+            yield
+        finally:
+            with self._writes_lock:
+                self._writing -= 1
+
+    def written(
+        self, before: Publication | None, after: Publication | None, touched: Touched
+    ) -> None:
+        """Record a write of this process, from publication `before` to `after`.
+
+        It changed only the keys `touched` (the caller held the writers' lock in between).
+        """
+        if before is None or after is None or before == after:
+            return
+        with self._writes_lock:
+            self._writes[before] = (after, touched)
+
+    def _written_since(self, since: Publication, until: Publication | None) -> Touched | None:
+        """What this process's writes touched from `since` to `until` (None: not only them)."""
+        touched = Touched()
+        with self._writes_lock:
+            at = since
+            for _ in range(len(self._writes)):
+                if at == until:
+                    return touched
+                step = self._writes.get(at)
+                if step is None:
+                    return None
+                at, more = step
+                touched = touched | more
+        return touched if at == until else None
 
     def start(self) -> None:
         """Build models in the background until `stop`."""
@@ -89,8 +161,15 @@ class ReadModels:
         model = self._model
         if model is not None and model.published == published:
             return
-        self._model = None  # stale: its memory is let go before the next model takes its own
-        if time.time_ns() - published[2] < self._last_build * 1e9:
+        too_new = time.time_ns() - published[2] < self._last_build * 1e9
+        # (Past `MAX_PATCHED_KEYS`, still patched while a rebuild would be stale at once.)
+        patchable = model is not None and (model.patched_keys < MAX_PATCHED_KEYS or too_new)
+        if model is not None and patchable and self._patch(model):
+            return
+        if model is not None and self._writing:
+            return  # (perhaps a write of ours, not yet recorded: look again once it is)
+        self._model = self._view = None  # stale: let go before the next model takes its memory
+        if too_new:
             return  # it would likely be stale before it was built: wait for a quieter moment
         started = time.perf_counter()
         with self._readers.publication_read() as (published, cursor):
@@ -106,6 +185,7 @@ class ReadModels:
             finally:
                 self._loading = None
         self._last_build = time.perf_counter() - started
+        self._forget_writes_before(model)
         self._model = model
         _log.info(
             "read model of %d rows, %.0f MB, built in %.1f s",
@@ -113,3 +193,30 @@ class ReadModels:
             model.size() / 1e6,
             self._last_build,
         )
+
+    def _patch(self, model: ReadModel) -> bool:
+        """Patch `model` up to the latest publication, if this process's writes led there."""
+        started = time.perf_counter()
+        with self._readers.publication_read() as (published, cursor):
+            touched = self._written_since(model.published, published)
+            if touched is None:
+                return False
+            patched = model.patched(cursor, published, touched)
+        self._forget_writes_before(patched)
+        self._model = patched
+        _log.debug(
+            "read model patched for %d keys in %.2f s",
+            patched.patched_keys,
+            time.perf_counter() - started,
+        )
+        return True
+
+    def _forget_writes_before(self, model: ReadModel) -> None:
+        """Keep only the writes recorded from `model`'s publication on."""
+        with self._writes_lock:
+            kept: dict[Publication, tuple[Publication, Touched]] = {}
+            at: Publication = model.published
+            while at in self._writes:
+                kept[at] = self._writes[at]
+                at = kept[at][0]
+            self._writes = kept

@@ -84,7 +84,14 @@ def stock(
     warehouse: HoldingsReads, *, sku: str | None = None, reference: str | None = None
 ) -> list[tuple[Batch, tuple[Held, ...]]]:
     """Batches (by reference) as domain objects carrying their allocations, and those."""
-    batches = warehouse.batches(sku=sku, reference=reference).iter_rows(named=True)
+    found_batches = warehouse.batches(sku=sku, reference=reference)
+    if found_batches.is_empty():
+        return []  # (no allocation to look for: a scan of millions saved)
+    if reference is not None and sku is None:
+        # An allocation's SKU is its batch's (an invariant): narrowed by both, the scan of the
+        # allocations compares the batch reference only where the SKU matches.
+        sku = found_batches.item(0, "sku")
+    batches = found_batches.iter_rows(named=True)
     held: dict[str, list[Held]] = defaultdict(list)
     for held_row in warehouse.held_on_batches(sku=sku, reference=reference).iter_rows(named=True):
         held[held_row["batch_ref"]].append(_held(held_row))

@@ -20,11 +20,13 @@ from warehouses import nights_into
 
 from allocation.adapters import snapshot
 from allocation.adapters.publisher import ParquetPublisher
-from allocation.adapters.read_model import ReadModel
+from allocation.adapters.read_model import ReadModel, Stale
 from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
 from allocation.adapters.warehouse import DuckDBWarehouse
+from allocation.config import Settings
+from allocation.entrypoints.http.access import writing
 from allocation.service_layer import operations
 
 SKUS = [f"SKU-{n}" for n in range(12)]
@@ -216,3 +218,115 @@ def test_no_model_is_built_for_a_warehouse_over_the_row_limit(db: Path) -> None:
         readers.close()
 
     assert built is None
+
+
+def answers_alike(model: ReadModel, warehouse: DuckDBWarehouse) -> None:
+    """Every keyed look-up of the warehouse gives the same frame on the model."""
+    references, skus, orders = keys(warehouse)
+    for sku in skus:
+        assert_frame_equal(
+            model.batches(sku=sku).sort("reference"), warehouse.batches(sku=sku).sort("reference")
+        )
+        assert_frame_equal(model.held_on_batches(sku=sku), warehouse.held_on_batches(sku=sku))
+    for reference in references:
+        assert_frame_equal(
+            model.batches(reference=reference), warehouse.batches(reference=reference)
+        )
+        assert_frame_equal(
+            model.held_on_batches(reference=reference),
+            warehouse.held_on_batches(reference=reference),
+        )
+    for order in orders:
+        assert_frame_equal(model.held_by_order(order), warehouse.held_by_order(order))
+        assert_frame_equal(model.line_holdings(order), warehouse.line_holdings(order))
+
+
+def test_a_model_patched_after_the_servers_writes_answers_as_the_snapshot_does(
+    db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    DuckDBWarehouse(copy).ensure_available()  # (adopts the copy: a publication of its own)
+    settings = Settings(db=str(copy), outbox=str(tmp_path / "outbox"))
+    readers = SnapshotReaders(copy)
+    models = ReadModels(readers, max_rows=1_000_000)
+    outbox = ParquetPublisher(open_storage(settings.outbox))
+    with readers.publication_read() as (_, cursor):
+        held_batch = cursor.sql(
+            "SELECT batch_ref FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
+        ).fetchall()[0][0]
+        holding_order = cursor.sql(
+            "SELECT order_id FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
+        ).fetchall()[0][0]
+        idle_batch = cursor.sql(
+            "SELECT reference FROM batches WHERE reference NOT IN "
+            "(SELECT batch_ref FROM allocations) ORDER BY reference LIMIT 1"
+        ).fetchall()[0][0]
+    try:
+        models.build_if_due()
+        assert models.current() is not None
+
+        with writing(settings, readers, models) as write:
+            added = operations.add_batch(write.warehouse, outbox, "b-y", "SKU-4", 7, None)
+            write.touching(added, "b-y")
+        models.build_if_due()
+        with writing(settings, readers, models) as write:
+            allocated = operations.allocate(write.warehouse, outbox, "urgent-2", "SKU-4", 3)
+            write.touching(allocated)
+        pending = models.current()
+        assert pending is not None
+        with pytest.raises(Stale):
+            pending.held_by_order("urgent-2")
+        with pytest.raises(Stale):
+            pending.batches(sku="SKU-4")
+        with pytest.raises(Stale):
+            pending.batches(reference="b-y")  # (patched in since the model was built)
+        with DuckDBWarehouse.on_snapshot(readers) as warehouse:
+            for order in ("o1-9", "o2-1"):
+                assert_frame_equal(pending.held_by_order(order), warehouse.held_by_order(order))
+
+        models.build_if_due()
+        with writing(settings, readers, models) as write:
+            write.touching(operations.deallocate(write.warehouse, outbox, holding_order))
+        with writing(settings, readers, models) as write:
+            released = operations.delete_batch(write.warehouse, outbox, held_batch, force=True)
+            write.touching(released, held_batch)
+        with writing(settings, readers, models) as write:
+            released = operations.delete_batch(write.warehouse, outbox, idle_batch)
+            write.touching(released, idle_batch)
+        models.build_if_due()
+        patched = models.current()
+        with DuckDBWarehouse.on_snapshot(readers) as warehouse:
+            assert patched is not None
+            assert patched.published == snapshot.publication(copy)
+            assert patched.patched_keys > 0
+            answers_alike(patched, warehouse)
+    finally:
+        models.stop()
+        readers.close()
+
+
+def test_a_commit_by_another_process_is_not_patched_but_rebuilt(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    DuckDBWarehouse(copy).ensure_available()
+    readers = SnapshotReaders(copy)
+    models = ReadModels(readers, max_rows=1_000_000)
+    try:
+        models.build_if_due()
+        model = models.current()
+        with DuckDBWarehouse(copy) as warehouse:  # (not through the server: nothing recorded)
+            operations.add_batch(
+                warehouse, ParquetPublisher(open_storage(str(tmp_path))), "b-z", "SKU-4", 2, None
+            )
+        stale = models.current()
+        rebuilt = built_within(models, seconds=10)
+    finally:
+        models.stop()
+        readers.close()
+
+    assert model is not None
+    assert stale is None
+    assert rebuilt is not None
+    assert rebuilt.patched_keys == 0
+    assert rebuilt.batches(reference="b-z").height == 1

@@ -10,7 +10,8 @@ Reads use the published snapshot, which the app keeps open between requests (`Sn
 a cursor per read, the newest snapshot opened when one is published, the previous one closed
 once no read uses it). A snapshot held by readers never makes a writer wait. Look-ups of
 batches, allocations and order lines use the in-memory model of the latest publication once it
-is built (`ReadModels`), the snapshot until then.
+is built (`ReadModels`), the snapshot until then. Each write tells the models what it touched
+(`Write.touching`), so that they are patched rather than rebuilt.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from allocation.adapters import snapshot
 from allocation.adapters.publisher import ParquetPublisher
+from allocation.adapters.read_model import Stale, Touched
 from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
@@ -33,7 +36,8 @@ from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
 from allocation.config import Settings
 from allocation.entrypoints.cli import warehouse_at
 from allocation.service_layer.errors import NotFound
-from allocation.service_layer.holdings import HoldingsReads
+from allocation.service_layer.holdings import Held, HoldingsReads
+from allocation.service_layer.outcomes import Allocated, BatchAdded, Released
 
 T = TypeVar("T")
 
@@ -142,7 +146,10 @@ async def read_holdings(
     """
     model = models.current()
     if model is not None:
-        return read(model)
+        try:
+            return read(model)
+        except Stale:
+            pass  # a key a write of this server touched, not yet patched: the snapshot has it
     return await run_in_threadpool(_read_snapshot, readers, read)
 
 
@@ -151,19 +158,55 @@ def _read_snapshot(readers: SnapshotReaders, read: Callable[[HoldingsReads], T])
         return read(warehouse)
 
 
+class Write:
+    """One write request's unit of work, and what it touched (for the read models)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        self.warehouse = warehouse
+        self.touched: Touched | None = None
+
+    def touching(self, outcome: Allocated | BatchAdded | Released, *references: str) -> None:
+        """Record what the operation whose `outcome` this is changed (and batches it named)."""
+        if isinstance(outcome, BatchAdded):
+            touched = Touched(frozenset({outcome.batch.sku}), references=frozenset(references))
+        else:
+            held: tuple[Held, ...] = (
+                outcome.allocations
+                if isinstance(outcome, Allocated)
+                else (*outcome.withdrawn, *outcome.released)
+            )
+            skus = {h.sku for h in held}
+            orders = {h.order_id for h in held}
+            if isinstance(outcome, Allocated):
+                skus.add(outcome.line.sku)
+                orders.add(outcome.line.order_id)
+            touched = Touched(frozenset(skus), frozenset(orders), frozenset(references))
+        self.touched = touched if self.touched is None else self.touched | touched
+
+
 @contextmanager
 def writing(
-    settings: Settings, readers: SnapshotReaders, *, create: bool = False
-) -> Iterator[DuckDBWarehouse]:
+    settings: Settings, readers: SnapshotReaders, models: ReadModels, *, create: bool = False
+) -> Iterator[Write]:
     """The warehouse opened for one write request (a unit of work), closed at the end.
 
-    Afterwards the readers let go of the snapshot the write replaced, if no read uses it, so
-    that the next writer in another process (a night, a command) finds its spare free to bring
-    up to date in place rather than copy the whole file.
+    The route says what the write touched (`Write.touching`); the read models are then
+    patched for those keys rather than rebuilt. A write that does not say, or fails after a
+    commit, leaves them to be rebuilt. Afterwards the readers let go of the snapshot the write
+    replaced, if no read uses it, so that the next writer in another process (a night, a
+    command) finds its spare free to bring up to date in place rather than copy the whole file.
     """
     try:
-        with _turn(settings), warehouse_at(_bounded(settings), create=create) as warehouse:
-            yield warehouse
+        with (
+            _turn(settings),
+            models.writing(),
+            warehouse_at(_bounded(settings), create=create) as warehouse,
+        ):
+            before = snapshot.publication(readers.path)  # (the writers' lock is held)
+            write = Write(warehouse)
+            yield write
+            if write.touched is not None:
+                models.written(before, snapshot.publication(readers.path), write.touched)
     finally:
         readers.let_go_of_stale()
 

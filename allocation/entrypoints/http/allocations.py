@@ -32,16 +32,20 @@ router = APIRouter(prefix="/allocations", tags=["allocations"], responses=ERRORS
     responses={200: {"model": Allocated, "description": "The same line again: unchanged."}},
 )
 def allocate(
-    body: NewLine, settings: SettingsDep, readers: ReadersDep, response: Response
+    body: NewLine,
+    settings: SettingsDep,
+    readers: ReadersDep,
+    models: ModelsDep,
+    response: Response,
 ) -> Allocated:
     """Allocate one new order line now: 201 with what it holds and any short qty.
 
     Out of stock: 409, nothing recorded. No batch of the SKU: 404. The same line again with
     the same qty: 200, unchanged; with another qty: 409.
     """
-    with writing(settings, readers) as warehouse:
+    with writing(settings, readers, models) as write:
         allocated = operations.allocate(
-            warehouse,
+            write.warehouse,
             outbox(settings),
             body.order_id,
             body.sku,
@@ -49,6 +53,7 @@ def allocate(
             priority=body.priority,
             policy=body.policy or settings.policy,
         )
+        write.touching(allocated)
     if allocated.run_id is None:
         response.status_code = status.HTTP_200_OK
     return allocated
@@ -78,14 +83,18 @@ def deallocate(
     order_id: str,
     settings: SettingsDep,
     readers: ReadersDep,
+    models: ModelsDep,
     sku: Annotated[str | None, Query()] = None,
 ) -> None:
     """Release what an order (or its line of `sku`) holds; 404 when nothing is allocated.
 
     Picked units are withdrawn and published; the lines stay open for the next run.
     """
-    with writing(settings, readers) as warehouse:
-        operations.deallocate(warehouse, outbox(settings), order_id, sku, policy=settings.policy)
+    with writing(settings, readers, models) as write:
+        released = operations.deallocate(
+            write.warehouse, outbox(settings), order_id, sku, policy=settings.policy
+        )
+        write.touching(released)
 
 
 @router.delete(
@@ -95,10 +104,11 @@ def deallocate(
     dependencies=[Depends(token_for_writes)],
 )
 def deallocate_batch(
-    order_id: str, reference: str, settings: SettingsDep, readers: ReadersDep
+    order_id: str, reference: str, settings: SettingsDep, readers: ReadersDep, models: ModelsDep
 ) -> None:
     """Release what an order holds on one batch; 404 when it holds nothing there."""
-    with writing(settings, readers) as warehouse:
-        operations.deallocate_batch(
-            warehouse, outbox(settings), order_id, reference, policy=settings.policy
+    with writing(settings, readers, models) as write:
+        released = operations.deallocate_batch(
+            write.warehouse, outbox(settings), order_id, reference, policy=settings.policy
         )
+        write.touching(released)

@@ -26,11 +26,13 @@ router = APIRouter(prefix="/batch", tags=["batches"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Depends(token_for_writes)])
-def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> BatchAdded:
+def add_batch(
+    body: NewBatch, settings: SettingsDep, readers: ReadersDep, models: ModelsDep
+) -> BatchAdded:
     """Add a batch; a reference already in use is a conflict (409)."""
-    with writing(settings, readers, create=True) as warehouse:
-        return operations.add_batch(
-            warehouse,
+    with writing(settings, readers, models, create=True) as write:
+        added = operations.add_batch(
+            write.warehouse,
             outbox(settings),
             body.reference,
             body.sku,
@@ -38,6 +40,8 @@ def add_batch(body: NewBatch, settings: SettingsDep, readers: ReadersDep) -> Bat
             body.eta,
             policy=settings.policy,
         )
+        write.touching(added, added.batch.reference)
+        return added
 
 
 @router.get("", dependencies=[Depends(token_for_reads)])
@@ -64,6 +68,7 @@ def delete_batch(
     reference: str,
     settings: SettingsDep,
     readers: ReadersDep,
+    models: ModelsDep,
     force: Annotated[bool, Query()] = False,
 ) -> None:
     """Delete a batch; refused (409) while it holds allocations unless `force=true`.
@@ -71,7 +76,8 @@ def delete_batch(
     Forced, its picks are withdrawn (published) and its reservations dropped; the lines
     stay open.
     """
-    with writing(settings, readers) as warehouse:
-        operations.delete_batch(
-            warehouse, outbox(settings), reference, force=force, policy=settings.policy
+    with writing(settings, readers, models) as write:
+        released = operations.delete_batch(
+            write.warehouse, outbox(settings), reference, force=force, policy=settings.policy
         )
+        write.touching(released, reference)
