@@ -171,20 +171,8 @@ def generate(size: Size) -> tuple[pl.DataFrame, pl.DataFrame]:
     eta_days = rng.integers(1, INBOUND_DAYS + 1, size.batches)
     bad = rng.random(size.batches) < BAD_ROW_SHARE
     purchased[bad] = -1
-    batches = pl.DataFrame(
-        {
-            "reference": _names("B-", rng.permutation(size.batches), 9),
-            "sku": _names("SKU-", batch_sku, 7),
-            "purchased_quantity": purchased,
-            "eta": pl.Series(eta_days, dtype=pl.Int32),
-        }
-    ).with_columns(
-        eta=pl.when(pl.Series(in_stock))
-        .then(None)
-        .otherwise(pl.lit(RUN_DATE) + pl.duration(days=pl.col("eta")))
-        .cast(pl.Date)
-    )
-    return batches, lines
+    references = rng.permutation(size.batches)
+    return _batches_frame(references, batch_sku, purchased, eta_days, in_stock), lines
 
 
 def _split(total: int, parts: int) -> list[int]:
