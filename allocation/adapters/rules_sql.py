@@ -13,7 +13,6 @@ from allocation.domain.rules import (
     BATCH_PREFERENCE,
     DEMAND_ORDER,
     IN_STOCK,
-    PICK_LIST_ORDER,
     SHORT,
 )
 from allocation.domain.sharding import SHARD_HASH, SHARD_HASH_BYTES
@@ -87,6 +86,3 @@ DEMAND_ORDER_SQL: Final = order_by_sql(DEMAND_ORDER)
 
 BATCH_PREFERENCE_SQL: Final = order_by_sql(BATCH_PREFERENCE)
 """`ORDER BY` body for a SKU's batches in preference order (unqualified columns)."""
-
-PICK_LIST_ORDER_SQL: Final = order_by_sql(PICK_LIST_ORDER)
-"""`ORDER BY` body for a night's picks in pick-list order (unqualified columns)."""
