@@ -148,18 +148,7 @@ def generate(size: Size) -> tuple[pl.DataFrame, pl.DataFrame]:
     qty = rng.integers(1, 21, size.lines)
     bad = rng.random(size.lines) < BAD_ROW_SHARE
     qty[bad & (rng.random(size.lines) < 0.5)] = 0
-    lines = pl.DataFrame(
-        {
-            "order_id": _names("ORD-", line_order, 9),
-            "sku": _names("SKU-", line_sku, 7),
-            "qty": qty,
-            "priority": priority[line_order],
-            "ordered_at": pl.Series(ordered_at[line_order]).dt.replace_time_zone("UTC"),
-        }
-    ).with_columns(
-        ordered_at=pl.when(pl.Series(no_time[line_order])).then(None).otherwise("ordered_at"),
-        order_id=pl.when(pl.Series(bad & (qty != 0))).then(None).otherwise("order_id"),
-    )
+    lines = _lines_frame(line_order, line_order, line_sku, qty, priority, ordered_at, no_time, bad)
 
     batch_sku = rng.choice(n_skus, size.batches, p=popularity)
     batch_sku[:n_skus] = np.arange(min(n_skus, size.batches))  # every SKU has a batch
@@ -211,17 +200,8 @@ def _part_lines(
     qty = rng.integers(1, 21, count)
     bad = rng.random(count) < BAD_ROW_SHARE
     qty[bad & (rng.random(count) < 0.5)] = 0
-    lines = pl.DataFrame(
-        {
-            "order_id": _names("ORD-", first_order + line_order, 9),
-            "sku": _names("SKU-", line_sku, 7),
-            "qty": qty,
-            "priority": priority[line_order],
-            "ordered_at": pl.Series(ordered_at[line_order]).dt.replace_time_zone("UTC"),
-        }
-    ).with_columns(
-        ordered_at=pl.when(pl.Series(no_time[line_order])).then(None).otherwise("ordered_at"),
-        order_id=pl.when(pl.Series(bad & (qty != 0))).then(None).otherwise("order_id"),
+    lines = _lines_frame(
+        first_order + line_order, line_order, line_sku, qty, priority, ordered_at, no_time, bad
     )
     return lines, line_sku, n_orders
 
@@ -271,6 +251,34 @@ def generate_parts(size: Size) -> Iterator[tuple[str, pl.DataFrame]]:
             _batches_frame(references[start : start + count], sku, purchased, eta_days, in_stock),
         )
         start += count
+
+
+def _lines_frame(
+    order_numbers: np.ndarray,
+    line_order: np.ndarray,
+    line_sku: np.ndarray,
+    qty: np.ndarray,
+    priority: np.ndarray,
+    ordered_at: np.ndarray,
+    no_time: np.ndarray,
+    bad: np.ndarray,
+) -> pl.DataFrame:
+    """Order lines as a shop sends them: some without a time, bad rows without an order id.
+
+    `line_order` indexes each line's order in the per-order arrays; `order_numbers` names it.
+    """
+    return pl.DataFrame(
+        {
+            "order_id": _names("ORD-", order_numbers, 9),
+            "sku": _names("SKU-", line_sku, 7),
+            "qty": qty,
+            "priority": priority[line_order],
+            "ordered_at": pl.Series(ordered_at[line_order]).dt.replace_time_zone("UTC"),
+        }
+    ).with_columns(
+        ordered_at=pl.when(pl.Series(no_time[line_order])).then(None).otherwise("ordered_at"),
+        order_id=pl.when(pl.Series(bad & (qty != 0))).then(None).otherwise("order_id"),
+    )
 
 
 def _batches_frame(
