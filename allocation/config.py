@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from allocation.domain.policy import Policy
 
+MEMORY_SIZE: Final = r"(?i)^\s*\d+(\.\d+)?\s*(%|b|bytes|[kmgt]i?b|[kmgt])\s*$"
+"""A size DuckDB's `memory_limit` reads (`4GB`, `500 MiB`, `80%`); checked with the settings,
+so a mistyped one is a settings error (exit 2), not DuckDB's traceback mid-run."""
+
 
 class Settings(BaseSettings):
     """Where the inputs, outputs and warehouse live, and how to allocate.
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     """A Dask scheduler (`tcp://host:8786`) to plan the shards on; None = in this process."""
     dask_timeout: float = Field(default=30.0, gt=0)
     """Seconds to reach the Dask scheduler, and to wait for a worker while it has none."""
-    duckdb_memory_limit: str | None = None
+    duckdb_memory_limit: str | None = Field(default=None, pattern=MEMORY_SIZE)
     """DuckDB's `memory_limit` for a run's warehouse (`4GB`); None = DuckDB's (80% of RAM)."""
 
 

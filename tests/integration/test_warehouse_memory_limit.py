@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.config import Settings
@@ -31,3 +32,13 @@ def test_the_memory_limit_setting_is_read_from_the_environment(
 
     assert Settings().duckdb_memory_limit == "4GB"
     assert Settings.model_construct().duckdb_memory_limit is None
+
+
+@pytest.mark.parametrize("size", ["4GB", "4 GB", "500MiB", "1.5gb", "80%"])
+def test_memory_limits_duckdb_reads_are_accepted_as_settings(size: str) -> None:
+    assert Settings(duckdb_memory_limit=size).duckdb_memory_limit == size
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_refused_by_the_settings() -> None:
+    with pytest.raises(ValidationError, match="duckdb_memory_limit"):
+        Settings(duckdb_memory_limit="bogus")
