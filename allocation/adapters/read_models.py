@@ -14,7 +14,9 @@ touched keys' rows read again from the latest publication), which takes one scan
 rather than a rebuild. A commit by another process (a night, a command) breaks the chain: the
 model is built again, and reads use DuckDB meanwhile. After `MAX_PATCHED_KEYS` patched keys,
 the model is rebuilt too, once its publication is old enough (as below); until then it is
-still patched.
+still patched. A patch waits while a write of this process is under way, and one under way
+when a write begins is interrupted and begun again after it: its scans would take both cores
+from the write (writes one after another took about twice as long at 10M lines).
 
 A model is built once its publication is at least as old as the last build took: under a
 steady stream of commits (a write every half second, say), a build that would be stale before
@@ -63,6 +65,7 @@ class ReadModels:
         self._writes_lock = threading.Lock()
         self._view: ReadModel | None = None
         self._writing = 0
+        self._patching: duckdb.DuckDBPyConnection | None = None
 
     def current(self) -> ReadModel | None:
         """The model of the publication at the analysts' path now, if it is built.
@@ -85,15 +88,29 @@ class ReadModels:
         self._view = view = model.pending(published, touched)
         return view
 
+    def of(self, published: Publication | None) -> ReadModel | None:
+        """The model (as `current` gives it) if it answers for `published`, else None.
+
+        A writer holding the warehouse asks for the publication it found there: nothing else
+        can publish meanwhile, so the model answers for the state its unit of work begins in.
+        """
+        model = self.current()
+        return model if model is not None and model.published == published else None
+
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """A write of this process is under way for the block (it will say what it wrote).
 
         Meanwhile a publication the model cannot reach is not taken for another process's:
-        the write may have published it and not yet said so.
+        the write may have published it and not yet said so. Nor is the model patched
+        meanwhile: a patch under way is interrupted (and begun again once no write is).
         """
         with self._writes_lock:
             self._writing += 1
+            patching = self._patching
+        if patching is not None:
+            with contextlib.suppress(duckdb.Error):  # (the patch may have ended meanwhile)
+                patching.interrupt()
         try:
             yield
         finally:
@@ -195,13 +212,27 @@ class ReadModels:
         )
 
     def _patch(self, model: ReadModel) -> bool:
-        """Patch `model` up to the latest publication, if this process's writes led there."""
+        """Patch `model` up to the latest publication, if this process's writes led there.
+
+        False if they did not (the model is to be rebuilt). Not begun while a write is under
+        way, and given up if one begins (both: True, and the next look patches it).
+        """
         started = time.perf_counter()
         with self._readers.publication_read() as (published, cursor):
             touched = self._written_since(model.published, published)
             if touched is None:
                 return False
-            patched = model.patched(cursor, published, touched)
+            with self._writes_lock:
+                if self._writing:
+                    return True
+                self._patching = cursor
+            try:
+                patched = model.patched(cursor, published, touched)
+            except duckdb.InterruptException:
+                return True  # a write began: the write goes first
+            finally:
+                with self._writes_lock:
+                    self._patching = None
         self._forget_writes_before(patched)
         self._model = patched
         _log.debug(

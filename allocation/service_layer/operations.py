@@ -6,6 +6,10 @@ by the inbox contracts, like a row of an inbox file; a line is allocated by the 
 reserved); and the result is recorded, withdrawn and published by the run's own service
 functions. Every change is a run of its own (`operation_runs`). What they return lives in
 `holdings` (look-ups), `outcomes` (changes) and `runs`; those types are re-exported here.
+
+A change reads what is held before it changes anything, from the warehouse, or from `holdings`
+when the caller has them of the same state (the HTTP server's read model of the publication the
+unit of work began on: a look-up in memory rather than a scan of the allocations).
 """
 
 from __future__ import annotations
@@ -126,13 +130,14 @@ def delete_batch(
     *,
     force: bool = False,
     policy: Policy = Policy.SPLIT,
+    holdings: HoldingsReads | None = None,
 ) -> Released:
     """Delete a batch; while it holds allocations, only by force, which takes them back first.
 
     Forced, the picked units are withdrawn (published as withdrawals) and the reservations
     dropped; the lines stay open, for the next run to serve from other stock.
     """
-    batch = show_batch(warehouse, reference)
+    batch = show_batch(_before(warehouse, holdings), reference)
     if batch.allocations and not force:
         raise Conflict(
             f"batch {reference} has {batch.picked} units picked and {batch.reserved} reserved: "
@@ -157,6 +162,7 @@ def allocate(
     *,
     priority: int = 0,
     policy: Policy = Policy.SPLIT,
+    holdings: HoldingsReads | None = None,
 ) -> Allocated:
     """Allocate one new order line now, record it as a run does, and publish.
 
@@ -186,7 +192,7 @@ def allocate(
     line = OrderLine(
         **row.select("order_id", "sku", "qty", "priority", "ordered_at").row(0, named=True)
     )
-    batches = [batch for batch, _ in stock(warehouse, sku=sku)]
+    batches = [batch for batch, _ in stock(_before(warehouse, holdings), sku=sku)]
     made, shortage = allocate_line(line, batches, policy)
 
     runs.start_run(warehouse, run)
@@ -218,13 +224,14 @@ def deallocate(
     sku: str | None = None,
     *,
     policy: Policy = Policy.SPLIT,
+    holdings: HoldingsReads | None = None,
 ) -> Released:
     """Take back what an order (or one line of it) holds; its lines stay open.
 
     Picked units are withdrawn (the WMS has them on a pick list, so they are published as
     withdrawals); reservations are dropped. The next run serves the lines again.
     """
-    held = held_by(warehouse, order_id, sku)
+    held = held_by(_before(warehouse, holdings), order_id, sku)
     if not held:
         what = f"order line {order_id}/{sku}" if sku is not None else f"order {order_id}"
         raise NotFound(f"{what} has nothing allocated")
@@ -273,9 +280,12 @@ def deallocate_batch(
     reference: str,
     *,
     policy: Policy = Policy.SPLIT,
+    holdings: HoldingsReads | None = None,
 ) -> Released:
     """Take back what an order holds on one batch, as `deallocate` does; its lines stay open."""
-    held = tuple(h for h in held_by(warehouse, order_id) if h.batch_ref == reference)
+    held = tuple(
+        h for h in held_by(_before(warehouse, holdings), order_id) if h.batch_ref == reference
+    )
     if not held:
         raise NotFound(f"order {order_id} has nothing allocated on batch {reference}")
     run = begin(warehouse, policy)
@@ -296,3 +306,8 @@ def list_allocations(
     else:
         found = tuple(h for _, held in stock(warehouse, sku=sku, reference=batch_ref) for h in held)
     return [h for h in found if batch_ref is None or h.batch_ref == batch_ref]
+
+
+def _before(warehouse: Warehouse, holdings: HoldingsReads | None) -> HoldingsReads:
+    """Where a change reads what is held before it: `holdings` if given, else the warehouse."""
+    return warehouse if holdings is None else holdings

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -330,3 +331,131 @@ def test_a_commit_by_another_process_is_not_patched_but_rebuilt(db: Path, tmp_pa
     assert rebuilt is not None
     assert rebuilt.patched_keys == 0
     assert rebuilt.batches(reference="b-z").height == 1
+
+
+def test_a_writer_is_given_the_model_only_of_the_publication_it_found(
+    db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    DuckDBWarehouse(copy).ensure_available()
+    readers = SnapshotReaders(copy)
+    models = ReadModels(readers, max_rows=1_000_000)
+    try:
+        models.build_if_due()
+        found = snapshot.publication(copy)
+        given = models.of(found)
+        with DuckDBWarehouse(copy) as warehouse:  # (another process's commit)
+            operations.add_batch(
+                warehouse, ParquetPublisher(open_storage(str(tmp_path))), "b-v", "SKU-4", 2, None
+            )
+        given_after = models.of(snapshot.publication(copy))
+        given_for_the_old_one = models.of(found)
+    finally:
+        models.stop()
+        readers.close()
+
+    assert given is not None
+    assert given.published == found
+    assert given_after is None
+    assert given_for_the_old_one is None
+
+
+def test_a_patch_waits_while_a_write_of_the_server_is_under_way(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    DuckDBWarehouse(copy).ensure_available()
+    settings = Settings(db=str(copy), outbox=str(tmp_path / "outbox"))
+    readers = SnapshotReaders(copy)
+    models = ReadModels(readers, max_rows=1_000_000)
+    outbox = ParquetPublisher(open_storage(settings.outbox))
+    try:
+        models.build_if_due()
+        with writing(settings, readers, models) as write:
+            added = operations.add_batch(write.warehouse, outbox, "b-w", "SKU-4", 7, None)
+            write.touching(added, "b-w")
+        with models.writing():
+            models.build_if_due()
+            while_writing = models.current()
+        models.build_if_due()
+        after = models.current()
+    finally:
+        models.stop()
+        readers.close()
+
+    assert while_writing is not None
+    assert while_writing.patched_keys == 0
+    with pytest.raises(Stale):
+        while_writing.batches(sku="SKU-4")
+    assert after is not None
+    assert after.patched_keys > 0
+    assert after.batches(reference="b-w").height == 1
+
+
+def three_changes(copy: Path, outbox: ParquetPublisher, *, on_model: bool) -> list[Any]:
+    """Allocate a line, release an order and delete a held batch by force; what each did.
+
+    Each reads what is held before its change from a read model of the publication it begins
+    on (`on_model`), or from the warehouse.
+    """
+    readers = SnapshotReaders(copy)
+    try:
+        with readers.publication_read() as (_, cursor):
+            held_batch, stocked_sku, holding_order = cursor.sql(
+                """
+                SELECT (SELECT batch_ref FROM allocations GROUP BY ALL
+                        ORDER BY count(*) DESC, batch_ref LIMIT 1),
+                       (SELECT sku FROM batch_availability WHERE available > 2
+                        ORDER BY sku LIMIT 1),
+                       (SELECT order_id FROM allocations GROUP BY ALL
+                        ORDER BY count(*) DESC, order_id LIMIT 1)
+                """
+            ).fetchall()[0]
+
+        def model() -> ReadModel | None:
+            with readers.publication_read() as (published, cursor):
+                return ReadModel(cursor, published) if on_model else None
+
+        with DuckDBWarehouse(copy) as warehouse:
+            allocated = operations.allocate(
+                warehouse, outbox, "urgent-9", stocked_sku, 3, holdings=model()
+            )
+        with DuckDBWarehouse(copy) as warehouse:
+            released = operations.deallocate(warehouse, outbox, holding_order, holdings=model())
+        with DuckDBWarehouse(copy) as warehouse:
+            deleted = operations.delete_batch(
+                warehouse, outbox, held_batch, force=True, holdings=model()
+            )
+    finally:
+        readers.close()
+    return [
+        (allocated.line, allocated.allocations),
+        (released.withdrawn, released.released),
+        (deleted.withdrawn, deleted.released),
+    ]
+
+
+def test_changes_reading_the_models_holdings_record_what_the_warehouses_would(
+    db: Path, tmp_path: Path
+) -> None:
+    outcomes: dict[bool, list[Any]] = {}
+    held: dict[bool, pl.DataFrame] = {}
+    lines: dict[bool, pl.DataFrame] = {}
+    for on_model in (False, True):
+        copy = tmp_path / str(on_model) / "w.duckdb"
+        copy.parent.mkdir()
+        copy.write_bytes(db.read_bytes())
+        DuckDBWarehouse(copy).ensure_available()
+        outbox = ParquetPublisher(open_storage(str(copy.parent / "outbox")))
+        outcomes[on_model] = three_changes(copy, outbox, on_model=on_model)
+        with DuckDBWarehouse(copy, read_only=True) as warehouse:
+            held[on_model] = warehouse.held_on_batches()
+            lines[on_model] = warehouse.lines("order_id", "sku", "qty", "status").sort(
+                "order_id", "sku"
+            )
+
+    assert outcomes[True] == outcomes[False]
+    (_, allocations), released, deleted = outcomes[True]
+    assert allocations and any(released) and any(deleted)  # (each change changed something)
+    assert_frame_equal(held[True], held[False])
+    assert_frame_equal(lines[True], lines[False])

@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Annotated, TypeVar
 
+import polars as pl
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocation.adapters import snapshot
 from allocation.adapters.publisher import ParquetPublisher
-from allocation.adapters.read_model import Stale, Touched
+from allocation.adapters.read_model import ReadModel, Stale, Touched
 from allocation.adapters.read_models import ReadModels
 from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.adapters.storage import open_storage
@@ -159,10 +160,16 @@ def _read_snapshot(readers: SnapshotReaders, read: Callable[[HoldingsReads], T])
 
 
 class Write:
-    """One write request's unit of work, and what it touched (for the read models)."""
+    """One write request's unit of work, and what it touched (for the read models).
 
-    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+    `holdings`: what is held as the unit of work begins, for the operation's reads before it
+    changes anything (`operations`' `holdings`): the read model of the publication the writer
+    found, where it answers, else the warehouse (the same state).
+    """
+
+    def __init__(self, warehouse: DuckDBWarehouse, model: ReadModel | None = None) -> None:
         self.warehouse = warehouse
+        self.holdings = _ModelFirst(model, warehouse)
         self.touched: Touched | None = None
 
     def touching(self, outcome: Allocated | BatchAdded | Released, *references: str) -> None:
@@ -184,13 +191,53 @@ class Write:
         self.touched = touched if self.touched is None else self.touched | touched
 
 
+class _ModelFirst:
+    """The holdings reads on a model of the warehouse's state, or on the warehouse itself.
+
+    Each read is the model's, unless it cannot answer (`Stale`: a key a write of this server
+    touched, not patched yet) or there is no model: then it is the warehouse's.
+    """
+
+    def __init__(self, model: ReadModel | None, warehouse: DuckDBWarehouse) -> None:
+        self._model = model
+        self._warehouse = warehouse
+
+    def _read(self, read: Callable[[HoldingsReads], T]) -> T:
+        if self._model is not None:
+            try:
+                return read(self._model)
+            except Stale:
+                pass
+        return read(self._warehouse)
+
+    def batches(self, *, sku: str | None = None, reference: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.batches`."""
+        return self._read(lambda on: on.batches(sku=sku, reference=reference))
+
+    def held_on_batches(
+        self, *, sku: str | None = None, reference: str | None = None
+    ) -> pl.DataFrame:
+        """As `Warehouse.held_on_batches`."""
+        return self._read(lambda on: on.held_on_batches(sku=sku, reference=reference))
+
+    def held_by_order(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.held_by_order`."""
+        return self._read(lambda on: on.held_by_order(order_id, sku))
+
+    def line_holdings(self, order_id: str, sku: str | None = None) -> pl.DataFrame:
+        """As `Warehouse.line_holdings`."""
+        return self._read(lambda on: on.line_holdings(order_id, sku))
+
+
 @contextmanager
 def writing(
     settings: Settings, readers: SnapshotReaders, models: ReadModels, *, create: bool = False
 ) -> Iterator[Write]:
     """The warehouse opened for one write request (a unit of work), closed at the end.
 
-    The route says what the write touched (`Write.touching`); the read models are then
+    The operation reads what is held before its change from the read model of the
+    publication found once the warehouse is held, where it answers (`Write.holdings`). The
+    route says what the write touched (`Write.touching`); the read models are then
     patched for those keys rather than rebuilt. A write that does not say, or fails after a
     commit, leaves them to be rebuilt. Afterwards the readers let go of the snapshot the write
     replaced, if no read uses it, so that the next writer in another process (a night, a
@@ -203,7 +250,7 @@ def writing(
             warehouse_at(_bounded(settings), create=create) as warehouse,
         ):
             before = snapshot.publication(readers.path)  # (the writers' lock is held)
-            write = Write(warehouse)
+            write = Write(warehouse, models.of(before))
             yield write
             if write.touched is not None:
                 models.written(before, snapshot.publication(readers.path), write.touched)

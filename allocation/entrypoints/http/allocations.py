@@ -52,6 +52,7 @@ def allocate(
             body.qty,
             priority=body.priority,
             policy=body.policy or settings.policy,
+            holdings=write.holdings,
         )
         write.touching(allocated)
     if allocated.run_id is None:
@@ -92,7 +93,12 @@ def deallocate(
     """
     with writing(settings, readers, models) as write:
         released = operations.deallocate(
-            write.warehouse, outbox(settings), order_id, sku, policy=settings.policy
+            write.warehouse,
+            outbox(settings),
+            order_id,
+            sku,
+            policy=settings.policy,
+            holdings=write.holdings,
         )
         write.touching(released)
 
@@ -109,6 +115,11 @@ def deallocate_batch(
     """Release what an order holds on one batch; 404 when it holds nothing there."""
     with writing(settings, readers, models) as write:
         released = operations.deallocate_batch(
-            write.warehouse, outbox(settings), order_id, reference, policy=settings.policy
+            write.warehouse,
+            outbox(settings),
+            order_id,
+            reference,
+            policy=settings.policy,
+            holdings=write.holdings,
         )
         write.touching(released)

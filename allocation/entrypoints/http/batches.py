@@ -78,6 +78,11 @@ def delete_batch(
     """
     with writing(settings, readers, models) as write:
         released = operations.delete_batch(
-            write.warehouse, outbox(settings), reference, force=force, policy=settings.policy
+            write.warehouse,
+            outbox(settings),
+            reference,
+            force=force,
+            policy=settings.policy,
+            holdings=write.holdings,
         )
         write.touching(released, reference)
