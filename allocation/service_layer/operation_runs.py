@@ -45,6 +45,15 @@ def checked(kind: InputKind, **values: str | None) -> pl.DataFrame:
     return rows.with_columns(file=pl.lit(OPERATOR), row_number=pl.lit(None, pl.Int64()))
 
 
+def warm_up() -> None:
+    """Check a sample row as an operation would: its checks' code loaded before the first one.
+
+    For a long-lived process (the HTTP server), whose first write would otherwise wait for
+    pandera's backend to load (tenths of a second).
+    """
+    checked("batches", reference="warm-up", sku="warm-up", purchased_quantity="1", eta=None)
+
+
 def begin(warehouse: Warehouse, policy: Policy) -> RunContext:
     """Start the run that records an operation."""
     run = runs.new_run(datetime.now(UTC).date(), policy)

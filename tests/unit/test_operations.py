@@ -19,7 +19,7 @@ from allocation.adapters.storage import MemoryStorage
 from allocation.adapters.warehouse import DuckDBWarehouse
 from allocation.domain import OutOfStock, Policy, UnknownSku
 from allocation.domain.status import AllocationStatus, LineStatus
-from allocation.service_layer import operations
+from allocation.service_layer import operation_runs, operations
 from allocation.service_layer.errors import Conflict, InvalidInput, NotFound
 from allocation.service_layer.invariants import check_invariants
 from allocation.service_layer.operations import Allocated, BatchAdded, Held, LineState, Released
@@ -401,3 +401,7 @@ def test_the_batch_list_agrees_with_the_analysts_batch_availability_view(op: Ope
         "SELECT reference, picked, reserved, available FROM batch_availability"
     )
     assert listed == set(view.rows()) == {("b-stock", 10, 0, 0), ("b-ship", 0, 2, 3)}
+
+
+def test_the_servers_warm_up_row_passes_the_batches_contract() -> None:
+    operation_runs.warm_up()  # (a row the contract refused would raise InvalidInput)

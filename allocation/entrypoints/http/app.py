@@ -15,6 +15,7 @@ from allocation.adapters.snapshot_readers import SnapshotReaders
 from allocation.config import Settings
 from allocation.entrypoints.http import allocations, batches, lookups
 from allocation.entrypoints.http.errors import install_handlers
+from allocation.service_layer import operation_runs
 
 LET_GO_EVERY: Final = 0.05
 """Seconds between looks for a snapshot that a newer publication made stale and nobody reads."""
@@ -41,7 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
 async def _snapshot_kept_open(app: FastAPI) -> AsyncIterator[None]:
     """While serving, let go of a stale snapshot even when no read comes to notice it.
 
-    And build the read model of each publication in the background (`ReadModels`).
+    And build the read model of each publication in the background (`ReadModels`), and warm
+    up what the first write's checks need (`operation_runs.warm_up`).
 
     A night or a command publishing from another process does not tell the server; without
     this, an idle server would hold the old snapshot, and the next writer would have to copy
@@ -57,6 +59,8 @@ async def _snapshot_kept_open(app: FastAPI) -> AsyncIterator[None]:
 
     watcher = threading.Thread(target=let_go_while_serving, name="snapshot-watcher", daemon=True)
     watcher.start()
+    # (Beside the first reads, so the first write does not wait for it.)
+    threading.Thread(target=operation_runs.warm_up, name="warm-up", daemon=True).start()
     models.start()
     try:
         yield
