@@ -113,15 +113,14 @@ def check_table(
     )
     failures = _failures(contract, raw.drop("row_number"), native)
     if failures.height:
-        positioned = raw.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64()))
+        # By position: a join to every row's number would hash the whole file for a few rows.
+        failed = failures["index"]
         rejects.append(
-            failures.join(positioned.select("index", "row_number"), on="index", how="left").select(
+            failures.with_columns(row_number=raw["row_number"].gather(failed)).select(
                 pl.lit(name).alias("file"), *REJECT_SCHEMA.names()[1:]
             )
         )
-        raw = positioned.join(failures.select("index").unique(), on="index", how="anti").drop(
-            "index"
-        )
+        raw = raw.filter(pl.repeat(True, raw.height, eager=True).scatter(failed.unique(), False))
     return ParsedFile(
         kind=contract.kind,
         name=name,

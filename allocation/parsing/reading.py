@@ -220,7 +220,9 @@ def _read_parquet(data: bytes, contract: InputContract, warnings: list[str]) -> 
     }
     try:
         text = frame.select(
-            native.get(name, _parquet_as_text(frame[name])).alias(f"_{header.index(name)}")
+            (native[name] if name in native else _parquet_as_text(frame[name])).alias(
+                f"_{header.index(name)}"
+            )
             for name in wanted
         )
     except _UNREADABLE as error:
