@@ -56,10 +56,6 @@ def plan_night(
         open_lines.select(PLAN_LINE_COLUMNS)
         .join(frozen_per_line, on=["order_id", "sku"], how="left")
         .with_columns(pl.col("allocated_qty").fill_null(0))
-        # A line its picks already fill gets nothing and is never short (both passes skip a
-        # line with no units missing): left out, the engine does not sort it. On a re-plan
-        # that is every line picked in full on an earlier night.
-        .filter(pl.col("qty") > pl.col("allocated_qty"))
     )
     # Imported here: the bulk kernel's NumPy and Numba cost every one-line command half a
     # second of start-up, and only the nightly plan runs it.
@@ -78,7 +74,7 @@ def plan_night(
         picks=allocations.filter(pl.col("in_stock")).select(columns),
         reservations=allocations.filter(~pl.col("in_stock")).select(columns),
         shortages=result.shortages,
-        demand_lines=demand.height,
+        demand_lines=demand.filter(pl.col("qty") > pl.col("allocated_qty")).height,
     )
 
 
