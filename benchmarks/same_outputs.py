@@ -47,6 +47,8 @@ TABLES = (
 )
 NIGHTS = """
 import shutil, sys
+import allocation
+print("nights of", allocation.__file__, flush=True)
 from datetime import date
 from pathlib import Path
 from allocation.domain.policy import Policy
@@ -134,8 +136,13 @@ def main() -> None:
                 if version == "before" and args.before_path:
                     env["PYTHONPATH"] = args.before_path
                 shards = str(args.shards) if args.shards else "auto"
+                # Run from the scratch folder: `-c` puts the current folder first on the path,
+                # ahead of PYTHONPATH, so from a checkout "before" would import this version.
                 subprocess.run(
-                    [python, "-c", NIGHTS, root / "in", out, policy, shards], check=True, env=env
+                    [Path.cwd() / python, "-c", NIGHTS, root / "in", out, policy, shards],
+                    check=True,
+                    env=env,
+                    cwd=root,
                 )
                 seen.append(outputs(out))
             (tables, files), (tables_after, files_after) = seen
