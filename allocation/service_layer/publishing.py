@@ -48,10 +48,15 @@ def check_outputs(files: dict[str, OutputFile]) -> None:
 
     The files are scanned, not loaded: every check of the contract runs over the file as a
     lazy query, so checking holds no output in memory (pandera checks only the schema of a
-    lazy frame unless told to check the data too).
+    lazy frame unless told to check the data too). A file that holds no row (its footer says
+    so) has only its schema checked: no check of the data can fail on no rows, and most of an
+    operator's command's five files are empty (their data checks took 0.1 s of each command).
     """
     if files.keys() != OUTPUT_CONTRACTS.keys():
         raise ValueError(f"outputs {sorted(files)} are not {sorted(OUTPUT_CONTRACTS)}")
-    with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-        for name, contract in OUTPUT_CONTRACTS.items():
-            contract.validate(pl.scan_parquet(files[name].path))
+    for name, contract in OUTPUT_CONTRACTS.items():
+        scan = pl.scan_parquet(files[name].path)
+        rows = scan.select(pl.len()).collect().item()
+        depth = ValidationDepth.SCHEMA_AND_DATA if rows else ValidationDepth.SCHEMA_ONLY
+        with config_context(validation_depth=depth):
+            contract.validate(scan)

@@ -74,6 +74,13 @@ def test_refuses_an_output_file_that_breaks_its_contract(tmp_path: Path) -> None
         check_outputs(files)
 
 
+def test_refuses_an_empty_output_file_whose_columns_break_its_contract(tmp_path: Path) -> None:
+    files = _files_of_empty_outputs(tmp_path)
+    OUTPUT_CONTRACTS["shortages"].empty().drop("short_qty").write_parquet(files["shortages"].path)
+    with pytest.raises(SchemaError, match="short_qty"):
+        check_outputs(files)
+
+
 def test_accepts_output_files_that_keep_their_contracts(tmp_path: Path) -> None:
     check_outputs(_files_of_empty_outputs(tmp_path))
 
