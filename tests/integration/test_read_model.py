@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,31 @@ def built_within(models: ReadModels, seconds: float) -> ReadModel | None:
     return None
 
 
-def test_the_model_is_current_only_until_the_next_publication(db: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "w.duckdb"
+def adopted_copy(db: Path, folder: Path) -> Path:
+    """A copy of the warehouse `db` in `folder`, adopted: a publication of its own."""
+    copy = folder / "w.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_bytes(db.read_bytes())
+    DuckDBWarehouse(copy).ensure_available()
+    return copy
+
+
+@contextmanager
+def served(copy: Path) -> Iterator[tuple[SnapshotReaders, ReadModels]]:
+    """The server's snapshot readers and read models of `copy`, stopped and closed after."""
     readers = SnapshotReaders(copy)
     models = ReadModels(readers, max_rows=1_000_000)
     try:
+        yield readers, models
+    finally:
+        models.stop()
+        readers.close()
+
+
+def test_the_model_is_current_only_until_the_next_publication(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(db.read_bytes())
+    with served(copy) as (_, models):
         assert models.current() is None
         models.build_if_due()
         model = models.current()
@@ -200,9 +220,6 @@ def test_the_model_is_current_only_until_the_next_publication(db: Path, tmp_path
             )
         stale = models.current()
         rebuilt = built_within(models, seconds=10)
-    finally:
-        models.stop()
-        readers.close()
 
     assert stale is None
     assert rebuilt is not None
@@ -245,25 +262,21 @@ def answers_alike(model: ReadModel, warehouse: DuckDBWarehouse) -> None:
 def test_a_model_patched_after_the_servers_writes_answers_as_the_snapshot_does(
     db: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "w.duckdb"
-    copy.write_bytes(db.read_bytes())
-    DuckDBWarehouse(copy).ensure_available()  # (adopts the copy: a publication of its own)
+    copy = adopted_copy(db, tmp_path)
     settings = Settings(db=str(copy), outbox=str(tmp_path / "outbox"))
-    readers = SnapshotReaders(copy)
-    models = ReadModels(readers, max_rows=1_000_000)
     outbox = ParquetPublisher(open_storage(settings.outbox))
-    with readers.publication_read() as (_, cursor):
-        held_batch = cursor.sql(
-            "SELECT batch_ref FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
-        ).fetchall()[0][0]
-        holding_order = cursor.sql(
-            "SELECT order_id FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
-        ).fetchall()[0][0]
-        idle_batch = cursor.sql(
-            "SELECT reference FROM batches WHERE reference NOT IN "
-            "(SELECT batch_ref FROM allocations) ORDER BY reference LIMIT 1"
-        ).fetchall()[0][0]
-    try:
+    with served(copy) as (readers, models):
+        with readers.publication_read() as (_, cursor):
+            held_batch = cursor.sql(
+                "SELECT batch_ref FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
+            ).fetchall()[0][0]
+            holding_order = cursor.sql(
+                "SELECT order_id FROM allocations GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
+            ).fetchall()[0][0]
+            idle_batch = cursor.sql(
+                "SELECT reference FROM batches WHERE reference NOT IN "
+                "(SELECT batch_ref FROM allocations) ORDER BY reference LIMIT 1"
+            ).fetchall()[0][0]
         models.build_if_due()
         assert models.current() is not None
 
@@ -302,18 +315,11 @@ def test_a_model_patched_after_the_servers_writes_answers_as_the_snapshot_does(
             assert patched.published == snapshot.publication(copy)
             assert patched.patched_keys > 0
             answers_alike(patched, warehouse)
-    finally:
-        models.stop()
-        readers.close()
 
 
 def test_a_commit_by_another_process_is_not_patched_but_rebuilt(db: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "w.duckdb"
-    copy.write_bytes(db.read_bytes())
-    DuckDBWarehouse(copy).ensure_available()
-    readers = SnapshotReaders(copy)
-    models = ReadModels(readers, max_rows=1_000_000)
-    try:
+    copy = adopted_copy(db, tmp_path)
+    with served(copy) as (_, models):
         models.build_if_due()
         model = models.current()
         with DuckDBWarehouse(copy) as warehouse:  # (not through the server: nothing recorded)
@@ -322,9 +328,6 @@ def test_a_commit_by_another_process_is_not_patched_but_rebuilt(db: Path, tmp_pa
             )
         stale = models.current()
         rebuilt = built_within(models, seconds=10)
-    finally:
-        models.stop()
-        readers.close()
 
     assert model is not None
     assert stale is None
@@ -336,12 +339,8 @@ def test_a_commit_by_another_process_is_not_patched_but_rebuilt(db: Path, tmp_pa
 def test_a_writer_is_given_the_model_only_of_the_publication_it_found(
     db: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "w.duckdb"
-    copy.write_bytes(db.read_bytes())
-    DuckDBWarehouse(copy).ensure_available()
-    readers = SnapshotReaders(copy)
-    models = ReadModels(readers, max_rows=1_000_000)
-    try:
+    copy = adopted_copy(db, tmp_path)
+    with served(copy) as (_, models):
         models.build_if_due()
         found = snapshot.publication(copy)
         given = models.of(found)
@@ -351,9 +350,6 @@ def test_a_writer_is_given_the_model_only_of_the_publication_it_found(
             )
         given_after = models.of(snapshot.publication(copy))
         given_for_the_old_one = models.of(found)
-    finally:
-        models.stop()
-        readers.close()
 
     assert given is not None
     assert given.published == found
@@ -362,14 +358,10 @@ def test_a_writer_is_given_the_model_only_of_the_publication_it_found(
 
 
 def test_a_patch_waits_while_a_write_of_the_server_is_under_way(db: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "w.duckdb"
-    copy.write_bytes(db.read_bytes())
-    DuckDBWarehouse(copy).ensure_available()
+    copy = adopted_copy(db, tmp_path)
     settings = Settings(db=str(copy), outbox=str(tmp_path / "outbox"))
-    readers = SnapshotReaders(copy)
-    models = ReadModels(readers, max_rows=1_000_000)
     outbox = ParquetPublisher(open_storage(settings.outbox))
-    try:
+    with served(copy) as (readers, models):
         models.build_if_due()
         with writing(settings, readers, models) as write:
             added = operations.add_batch(write.warehouse, outbox, "b-w", "SKU-4", 7, None)
@@ -379,9 +371,6 @@ def test_a_patch_waits_while_a_write_of_the_server_is_under_way(db: Path, tmp_pa
             while_writing = models.current()
         models.build_if_due()
         after = models.current()
-    finally:
-        models.stop()
-        readers.close()
 
     assert while_writing is not None
     assert while_writing.patched_keys == 0
@@ -442,10 +431,7 @@ def test_changes_reading_the_models_holdings_record_what_the_warehouses_would(
     held: dict[bool, pl.DataFrame] = {}
     lines: dict[bool, pl.DataFrame] = {}
     for on_model in (False, True):
-        copy = tmp_path / str(on_model) / "w.duckdb"
-        copy.parent.mkdir()
-        copy.write_bytes(db.read_bytes())
-        DuckDBWarehouse(copy).ensure_available()
+        copy = adopted_copy(db, tmp_path / str(on_model))
         outbox = ParquetPublisher(open_storage(str(copy.parent / "outbox")))
         outcomes[on_model] = three_changes(copy, outbox, on_model=on_model)
         with DuckDBWarehouse(copy, read_only=True) as warehouse:
