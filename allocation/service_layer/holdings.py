@@ -87,10 +87,9 @@ def stock(
     found_batches = warehouse.batches(sku=sku, reference=reference)
     if found_batches.is_empty():
         return []  # (no allocation to look for: a scan of millions saved)
-    if reference is not None and sku is None:
-        # An allocation's SKU is its batch's (an invariant): narrowed by both, the scan of the
-        # allocations compares the batch reference only where the SKU matches.
-        sku = found_batches.item(0, "sku")
+    # (A batch's allocations are looked up by its reference alone: narrowed by its SKU too,
+    # the scan reads two text columns of every allocation instead of one, 0.03 s more of CPU
+    # at 10M allocations.)
     batches = found_batches.iter_rows(named=True)
     held: dict[str, list[Held]] = defaultdict(list)
     for held_row in warehouse.held_on_batches(sku=sku, reference=reference).iter_rows(named=True):
