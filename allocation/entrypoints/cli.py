@@ -20,7 +20,6 @@ holds the warehouse, every command is told it is busy (status 5) and to retry.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
@@ -165,17 +164,11 @@ def run(
         )
         if settings.shards is not None and settings.shards < 1:
             raise InvalidOption(f"--shards must be at least 1, got {settings.shards}")
-        prefect_api.quiet_prefect()
         # Refuse at once if the warehouse is busy, before Prefect's temporary server starts.
-        # The warehouse is checked on another thread while Prefect is imported (about a
-        # second of CPU that holds the GIL); DuckDB opens the file without it, on the other core.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-check") as check:
-            available = check.submit(
-                DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available
-            )
-            from flows.nightly import nightly  # Prefect loads only when a run is asked for
+        DuckDBWarehouse(settings.db, busy_timeout=settings.busy_timeout).ensure_available()
+        prefect_api.quiet_prefect()
+        from flows.nightly import nightly  # Prefect loads only when a run is asked for
 
-            available.result()
         prefect_api.connect()
         with prefect_api.one_off_run():
             result = nightly(
