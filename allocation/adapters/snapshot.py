@@ -67,6 +67,11 @@ class Layout:
         return self.writer_dir / "unpublished"
 
     @property
+    def schema_record(self) -> Path:
+        """The digest of an up-to-date schema, as the last writer that checked left it."""
+        return self.writer_dir / "schema-record"
+
+    @property
     def staging(self) -> Path:
         """The name a snapshot takes in the analysts' folder just before the rename."""
         return self.public.parent / f".{self.public.name}.publishing"

@@ -1,8 +1,9 @@
 """The analysts' views in the warehouse file: stock per batch, open lines, SKUs and run history.
 
-The views are plain SQL over the tables in `schema`. They are created, or replaced, each time
-the warehouse is opened for writing, so a file always carries the views of the release that
-last wrote it. Every view and column carries a comment, which DuckDB stores in its catalog:
+The views are plain SQL over the tables in `schema`. They are created, or replaced, when the
+warehouse is opened for writing and differs from what this release writes (`schema_record`),
+so a file always carries the views of the release that last wrote it. Every view and column
+carries a comment, which DuckDB stores in its catalog:
 `SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'open_lines'`.
 """
 

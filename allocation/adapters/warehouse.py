@@ -21,7 +21,7 @@ from typing import Any, Self
 import duckdb
 import polars as pl
 
-from allocation.adapters import schema, snapshot, views
+from allocation.adapters import schema, schema_record, snapshot
 from allocation.adapters.night_operations import NightOperations
 from allocation.adapters.report_reads import DuckDBReportReads
 from allocation.adapters.shard_staging import DuckDBShardStaging
@@ -327,10 +327,8 @@ class DuckDBWarehouse(
             # work rolled back later (a failed run) never takes the tables away with it. When
             # it changes nothing it is rolled back, so the master file is left untouched.
             self._run("BEGIN TRANSACTION")
-            before = schema.fingerprint(self._connection)
-            schema.upgrade(self._connection)
-            views.create_views(self._connection)
-            if schema.fingerprint(self._connection) != before:
+            record = None if self._layout is None else self._layout.schema_record
+            if schema_record.bring_up_to_date(self._connection, record):
                 self.commit()
             else:
                 self._run("ROLLBACK")

@@ -152,9 +152,10 @@ def files_beside(db: Path) -> tuple[list[str], list[str]]:
 
 SETTLED = (
     [".w.duckdb.writer", "w.duckdb"],
-    ["snapshot-a.duckdb", "snapshot-b.duckdb", "warehouse.duckdb"],
+    ["schema-record", "snapshot-a.duckdb", "snapshot-b.duckdb", "warehouse.duckdb"],
 )
-"""What the folders hold between writers: the snapshot, the master and the spare snapshot."""
+"""What the folders hold between writers: the snapshot, the master, the spare snapshot (and the
+digest of an up-to-date schema)."""
 
 
 @pytest.mark.parametrize(

@@ -276,8 +276,10 @@ def test_old_states_do_not_pile_up_on_disk_while_a_reader_holds_one(tmp_path: Pa
         assert ask(reader)[0] == 1
         layout = snapshot.Layout(db)
         assert sorted(p.name for p in tmp_path.iterdir()) == [layout.writer_dir.name, db.name]
-        # The master, the published snapshot and the spare; the reader's state is unlinked.
+        # The master, the published snapshot and the spare (and the digest of an up-to-date
+        # schema); the reader's state is unlinked.
         assert sorted(p.name for p in layout.writer_dir.iterdir()) == [
+            "schema-record",
             "snapshot-a.duckdb",
             "snapshot-b.duckdb",
             "warehouse.duckdb",
