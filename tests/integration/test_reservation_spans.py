@@ -189,3 +189,15 @@ def test_a_version_4_file_is_upgraded_in_place_its_reservations_over_two_nights_
     assert len(before["run_reservations"]) == 4
     assert after == before
     assert kept == 4
+
+
+def test_a_reservation_planned_twice_by_a_night_breaks_an_invariant(tmp_path: Path) -> None:
+    once = reservations(("o2", "CHAIR", 1, DEC_1))
+    twice = reservations(("o1", "CHAIR", 2, DEC_1), ("o1", "CHAIR", 3, DEC_1))
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.record_planned_reservations(once, "r1")
+        clean = warehouse.invariant_breaches()["reservation planned more than once by a night"]
+        warehouse.record_planned_reservations(twice, "r2")
+        broken = warehouse.invariant_breaches()["reservation planned more than once by a night"]
+    assert clean.height == 0
+    assert broken.rows() == [("o1", "CHAIR", "in-CHAIR", 2)]  # (two spans open for o1)

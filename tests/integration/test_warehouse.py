@@ -218,9 +218,7 @@ def test_a_version_3_file_is_upgraded_in_place_its_run_allocations_the_same_with
         warehouse.commit()
         allocations_after = warehouse.query("SELECT * FROM run_allocations ORDER BY ALL").rows()
         ledger_after = warehouse.query("SELECT * FROM ledger ORDER BY ALL").rows()
-        stored = warehouse.query(
-            "SELECT run_id, qty FROM run_reservation_rows ORDER BY ALL"
-        ).rows()
+        stored = warehouse.query("SELECT run_id, qty FROM run_reservation_rows ORDER BY ALL").rows()
         kinds = warehouse.query(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_name "
             "IN ('run_allocations', 'run_reservations', 'run_reservation_rows') ORDER BY ALL"
