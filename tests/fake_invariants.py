@@ -18,6 +18,7 @@ def breaches(tables: dict[str, pl.DataFrame], runs: pl.DataFrame) -> dict[str, p
     """For each rule, the offending rows (none when it holds)."""
     allocations, batches, lines = tables["allocations"], tables["batches"], tables["order_lines"]
     picks, withdrawals = tables["pick_list_lines"], tables["withdrawals"]
+    reservations = tables["run_allocations"].filter(~pl.col("in_stock"))
     on_batch = allocations.join(batches, left_on="batch_ref", right_on="reference", how="left")
     on_line = allocations.join(lines, on=KEY, how="left", suffix="_line")
 
@@ -63,6 +64,9 @@ def breaches(tables: dict[str, pl.DataFrame], runs: pl.DataFrame) -> dict[str, p
         "order line stored more than once": lines.filter(pl.struct(KEY).is_duplicated()),
         "allocation stored more than once": allocations.filter(
             pl.struct(*ALLOCATION_KEY, "status").is_duplicated()
+        ),
+        "reservation planned more than once by a night": reservations.filter(
+            pl.struct("run_id", *ALLOCATION_KEY).is_duplicated()
         ),
         "pick-list line published more than once": picks.filter(
             pl.struct("pick_list_id", "line_no").is_duplicated()

@@ -387,6 +387,11 @@ class FakeWarehouse(Warehouse):
             reason=RESERVE_REASON,
         )
 
+    def record_planned_reservations(
+        self, reservations: pl.DataFrame, run_id: str, shard: int | None = None
+    ) -> None:
+        self.append("run_allocations", reservations.with_columns(in_stock=False), run_id=run_id)
+
     def open_line_count(self) -> int:
         return self.lines("sku", status=LineStatus.OPEN).height
 

@@ -31,6 +31,17 @@ class NightOperations(abc.ABC):
         """
 
     @abc.abstractmethod
+    def record_planned_reservations(
+        self, reservations: pl.DataFrame, run_id: str, shard: int | None = None
+    ) -> None:
+        """Record a planning night's reservations (the shard's) as its inbound `run_allocations`.
+
+        `reservations`: order_id, sku, batch_ref, qty, eta; every shard of the night is recorded,
+        one call each. Unlike `append`, each replaces what the last planning night recorded for
+        the same SKUs, so a store may write only the reservations that changed.
+        """
+
+    @abc.abstractmethod
     def open_line_count(self) -> int:
         """How many order lines are open (counted, not read)."""
 

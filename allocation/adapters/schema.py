@@ -7,7 +7,7 @@ from typing import Final
 
 import duckdb
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 STORAGE_COMPATIBILITY: Final = "v1.4.0"
 """The oldest DuckDB release that must read the file: 1.4, the long-term-support line.
@@ -226,6 +226,30 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     INSERT INTO run_reservations
     SELECT run_id, order_id, sku, batch_ref, qty, eta FROM run_allocations WHERE NOT in_stock;
     DROP TABLE run_allocations;
+    """,
+    # Version 5: a re-plan writes only the reservations that changed. A night stored all its
+    # reservations again (6.5M rows of a 10M-line re-plan night, identical but for run_id);
+    # each reservation a night plans is now stored once, as a span over the planning nights
+    # (numbered in `planning_nights`) that planned it identically, closed by the first night
+    # that plans it otherwise or not at all. `run_reservations` becomes a view (`views`) with
+    # the same rows: the spans, one row per night they cover, and the rows stored one per run
+    # (an operator's allocation, and every reservation recorded before this version), kept as
+    # they were under a new name.
+    """
+    CREATE TABLE planning_nights (
+        run_id VARCHAR NOT NULL,
+        night  BIGINT  NOT NULL
+    );
+    CREATE TABLE reservation_spans (
+        order_id    VARCHAR NOT NULL,
+        sku         VARCHAR NOT NULL,
+        batch_ref   VARCHAR NOT NULL,
+        qty         BIGINT  NOT NULL,
+        eta         DATE,
+        first_night BIGINT  NOT NULL,
+        until_night BIGINT
+    );
+    ALTER TABLE run_reservations RENAME TO run_reservation_rows;
     """,
 )
 

@@ -284,11 +284,38 @@ LEDGER: Final = View(
     """,
 )
 
+RUN_RESERVATIONS: Final = View(
+    name="run_reservations",
+    description=(
+        "Each run's reservations on inbound batches, as published in its allocations file. "
+        "A planning night's are stored once per span of nights that planned them alike "
+        "(reservation_spans, nights numbered in planning_nights); an operator's allocation's, "
+        "and those recorded before schema version 5, one row per run (run_reservation_rows)."
+    ),
+    columns={
+        "run_id": "Run that made the reservation.",
+        "order_id": "Order of the line.",
+        "sku": "SKU of the line.",
+        "batch_ref": "Inbound batch the units are reserved on.",
+        "qty": "Units reserved.",
+        "eta": "The batch's eta when the run planned.",
+    },
+    # A span covers nights first_night <= night < until_night (NULL: still planned); the
+    # open end is written as the largest night number so the join is a range join.
+    sql="""
+    SELECT run_id, order_id, sku, batch_ref, qty, eta FROM run_reservation_rows
+    UNION ALL
+    SELECT n.run_id, s.order_id, s.sku, s.batch_ref, s.qty, s.eta
+    FROM reservation_spans s JOIN planning_nights n
+      ON n.night >= s.first_night AND n.night < coalesce(s.until_night, 9223372036854775807)
+    """,
+)
+
 RUN_ALLOCATIONS: Final = View(
     name="run_allocations",
     description=(
         "Each run's allocations, as published in its allocations file: its new picks (its "
-        "pick-list lines, in stock) and its reservations on inbound batches (stored in "
+        "pick-list lines, in stock) and its reservations on inbound batches (the view "
         "run_reservations)."
     ),
     columns={
@@ -313,10 +340,12 @@ VIEWS: Final[tuple[View, ...]] = (
     OPEN_LINES,
     SKU_SUMMARY,
     RUN_HISTORY,
+    RUN_RESERVATIONS,
     RUN_ALLOCATIONS,
     LEDGER,
 )
-"""In creation order: a view may read the ones before it (`sku_summary` reads `open_lines`)."""
+"""In creation order: a view may read the ones before it (`sku_summary` reads `open_lines`,
+`run_allocations` and `ledger` read `run_reservations`)."""
 
 
 def create_views(connection: duckdb.DuckDBPyConnection) -> None:

@@ -71,6 +71,12 @@ CHECKS: Final[dict[str, str]] = {
         SELECT order_id, sku, batch_ref, status, count(*) AS times FROM allocations
         GROUP BY ALL HAVING count(*) > 1
     """,
+    # The spans still open are the last planning night's reservations: checked after every
+    # night, each night's are (an earlier night's spans are closed, never changed again).
+    "reservation planned more than once by a night": """
+        SELECT order_id, sku, batch_ref, count(*) AS times FROM reservation_spans
+        WHERE until_night IS NULL GROUP BY ALL HAVING count(*) > 1
+    """,
     "pick-list line published more than once": """
         SELECT pick_list_id, line_no, count(*) AS times FROM pick_list_lines
         GROUP BY ALL HAVING count(*) > 1

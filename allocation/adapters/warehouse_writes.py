@@ -10,6 +10,7 @@ import polars as pl
 
 from allocation.adapters.duckdb_sql import DuckDBSql
 from allocation.adapters.rules_sql import order_by_sql
+from allocation.adapters.shard_staging import SKU_SHARDS, in_shard
 from allocation.domain.forms import Ordering
 from allocation.domain.rules import PICK_LIST_ORDER
 from allocation.domain.status import AllocationStatus, LineStatus, RunStatus
@@ -26,12 +27,14 @@ APPENDABLE_TABLES: Final = frozenset(
         "order_lines",  # rows are added here; only their status changes afterwards
     }
 )
-STORED_IN: Final = {"ledger": "ledger_events", "run_allocations": "run_reservations"}
+STORED_IN: Final = {"ledger": "ledger_events", "run_allocations": "run_reservation_rows"}
 """Where a table's appended rows are kept, when not in the table of its name.
 
 The `ledger` is a view (`views.LEDGER`): its picks are the pick lists' lines, the rest of its
 rows are appended to `ledger_events`. So is `run_allocations` (`views.RUN_ALLOCATIONS`): its
-in-stock rows are its run's pick-list lines, its reservations are kept in `run_reservations`."""
+in-stock rows are its run's pick-list lines, its reservations appended (an operator's) are
+kept in `run_reservation_rows`; a planning night's are kept as spans of nights
+(`record_planned_reservations`)."""
 _STORED_ROWS: Final = {"run_allocations": ("* EXCLUDE (in_stock)", " WHERE NOT in_stock")}
 """The columns and rows of an appended frame that are stored (the rest are derived)."""
 _ALLOCATION_KEY: Final = ("order_id", "sku", "batch_ref")
@@ -62,6 +65,91 @@ class DuckDBWrites(DuckDBSql):
                 f"SELECT {columns}{constants} FROM _rows{where}",
                 same_for_every_row,
             )
+
+    def record_planned_reservations(
+        self, reservations: pl.DataFrame, run_id: str, shard: int | None = None
+    ) -> None:
+        """Record the night's (shard's) reservations as spans: only what changed is written.
+
+        The night is numbered in `planning_nights` on its first call. Each reservation the
+        last planning night planned alike (same key, qty and eta) keeps its open span; one it
+        plans otherwise or not at all has its span closed at this night, and one it plans anew
+        or otherwise opens a span. A re-plan with nothing new writes no reservation (it wrote
+        6.5M rows at 10M lines), for about half the CPU of writing them (2.6 s against 4.5 s
+        at 6.5M reservations, load 4): the comparison is one join in DuckDB. When no span was
+        open before the night (a first night), the reservations are only inserted.
+        """
+        night, first_call = self._planning_night(run_id)
+        if first_call and shard is not None:
+            # A SKU placed in no shard (its batches, open lines and allocations all gone since)
+            # is planned by no shard of the night: its open spans end here.
+            self._run(
+                "UPDATE reservation_spans SET until_night = ? "
+                f"WHERE until_night IS NULL AND sku NOT IN (SELECT sku FROM {SKU_SHARDS})",
+                [night],
+            )
+        rows = reservations.select(*_ALLOCATION_KEY, "qty", "eta")
+        held_before = self.query(
+            "SELECT 1 AS held FROM reservation_spans "
+            "WHERE until_night IS NULL AND first_night < ? LIMIT 1",
+            [night],
+        ).height
+        if held_before:
+            rows = self._changed_spans(rows, night, shard)
+            closed = rows.filter(pl.col("qty_before").is_not_null()).select(*_ALLOCATION_KEY)
+            if closed.height:
+                self._reading("_closed", closed)(
+                    f"""
+                    UPDATE reservation_spans a SET until_night = $night FROM _closed r
+                    WHERE a.until_night IS NULL AND {_SAME_ALLOCATION}
+                    """,
+                    {"night": night},
+                )
+            rows = rows.filter(pl.col("qty").is_not_null()).drop("qty_before")
+        if rows.height:
+            self._reading("_opened", rows)(
+                "INSERT INTO reservation_spans BY NAME "
+                "SELECT *, $night AS first_night FROM _opened",
+                {"night": night},
+            )
+
+    def _planning_night(self, run_id: str) -> tuple[int, bool]:
+        """The run's number among planning nights, and whether it was numbered just now."""
+        numbered = self.query("SELECT night FROM planning_nights WHERE run_id = ?", [run_id])
+        if numbered.height:
+            return int(numbered["night"][0]), False
+        night = int(
+            self.query("SELECT coalesce(max(night), 0) + 1 AS night FROM planning_nights").item()
+        )
+        self._run("INSERT INTO planning_nights VALUES (?, ?)", [run_id, night])
+        return night, True
+
+    def _changed_spans(self, rows: pl.DataFrame, night: int, shard: int | None) -> pl.DataFrame:
+        """`rows` joined in DuckDB to the spans open before `night` (the shard's SKUs').
+
+        Only the rows that differ come out: key, qty and eta as planned now (null: no longer
+        planned), `qty_before` that of the open span (null: none was open).
+        """
+        parameters: dict[str, object] = {"night": night}
+        held = "SELECT * FROM reservation_spans WHERE until_night IS NULL AND first_night < $night"
+        if shard is not None:
+            held += f" AND {in_shard()}"
+            parameters["shard"] = shard
+        keys = ", ".join(
+            f"coalesce(r.{column}, a.{column}) AS {column}" for column in _ALLOCATION_KEY
+        )
+        changed = self._reading("_planned", rows)(
+            f"""
+            SELECT {keys}, r.qty, r.eta, a.qty AS qty_before
+            FROM _planned r FULL JOIN ({held}) a ON {_SAME_ALLOCATION}
+            WHERE r.qty IS DISTINCT FROM a.qty OR r.eta IS DISTINCT FROM a.eta
+            """,
+            parameters,
+        )
+        if changed is None:  # (DuckDB gives a relation for every statement that only reads)
+            raise RuntimeError("a SELECT gave no rows to read")
+        frame: pl.DataFrame = changed.pl()
+        return frame
 
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
         """Insert or update batches by reference, keeping who created them.

@@ -159,11 +159,9 @@ def record_plan(
     else:
         changes = warehouse.changed_allocations(RESERVED, plan.reservations, shard)
     warehouse.change_allocations(RESERVED, changes, run.run_id)
-    if shard is None:
-        _record_history(warehouse, run, plan)
-    else:
+    if shard is not None:
         warehouse.stage_picks(plan.picks)
-        _record_history(warehouse, run, plan, pick_list=False)
+    _record_history(warehouse, run, plan, pick_list=shard is None, planned=True, shard=shard)
     if ledger:
         _record_ledger(warehouse, run, changes)
 
@@ -182,10 +180,25 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
 
 
 def _record_history(
-    warehouse: Warehouse, run: RunContext, plan: NightPlan, *, pick_list: bool = True
+    warehouse: Warehouse,
+    run: RunContext,
+    plan: NightPlan,
+    *,
+    pick_list: bool = True,
+    planned: bool = False,
+    shard: int | None = None,
 ) -> None:
-    """The run's outputs: its allocations, pick list (unless staged) and shortages."""
-    warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
+    """The run's outputs: its allocations, pick list (unless staged) and shortages.
+
+    `planned` True: the plan is a planning night's (its `shard`'s), whose reservations replace
+    the last night's (`Warehouse.record_planned_reservations`); an operator's run adds its own.
+    The in-stock allocations are the pick-list lines, in `run_allocations` as such.
+    """
+    if planned:
+        reservations = plan.allocations.filter(~pl.col("in_stock")).drop("in_stock")
+        warehouse.record_planned_reservations(reservations, run.run_id, shard)
+    else:
+        warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     if pick_list:
         warehouse.append(
             "pick_list_lines", numbered(plan.picks, pick_list_id(run)), run_id=run.run_id

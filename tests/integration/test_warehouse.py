@@ -218,17 +218,21 @@ def test_a_version_3_file_is_upgraded_in_place_its_run_allocations_the_same_with
         warehouse.commit()
         allocations_after = warehouse.query("SELECT * FROM run_allocations ORDER BY ALL").rows()
         ledger_after = warehouse.query("SELECT * FROM ledger ORDER BY ALL").rows()
-        stored = warehouse.query("SELECT run_id, qty FROM run_reservations ORDER BY ALL").rows()
+        stored = warehouse.query("SELECT run_id, qty FROM run_reservation_rows ORDER BY ALL").rows()
         kinds = warehouse.query(
-            "SELECT table_name, table_type FROM information_schema.tables "
-            "WHERE table_name IN ('run_allocations', 'run_reservations') ORDER BY ALL"
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name "
+            "IN ('run_allocations', 'run_reservations', 'run_reservation_rows') ORDER BY ALL"
         ).rows()
         version = warehouse.schema_version()
     assert version == schema.SCHEMA_VERSION
     assert allocations_after == allocations_before
     assert ledger_after == ledger_before
     assert stored == [("r1", 2), ("r2", 4)]
-    assert kinds == [("run_allocations", "VIEW"), ("run_reservations", "BASE TABLE")]
+    assert kinds == [
+        ("run_allocations", "VIEW"),
+        ("run_reservation_rows", "BASE TABLE"),
+        ("run_reservations", "VIEW"),
+    ]
 
 
 def test_a_runs_allocations_keep_only_their_reservations_its_picks_read_from_its_pick_list(
@@ -251,7 +255,7 @@ def test_a_runs_allocations_keep_only_their_reservations_its_picks_read_from_its
         warehouse.append("run_allocations", allocations, run_id="r1")
         warehouse.append("pick_list_lines", picks, run_id="r1")
         warehouse.commit()
-        stored = warehouse.query("SELECT order_id, eta FROM run_reservations").rows()
+        stored = warehouse.query("SELECT order_id, eta FROM run_reservation_rows").rows()
         seen = warehouse.query(
             "SELECT order_id, sku, batch_ref, qty, in_stock, eta FROM run_allocations "
             "WHERE run_id = 'r1' ORDER BY order_id"
