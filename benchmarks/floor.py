@@ -30,15 +30,22 @@ The steps, as the table prints them:
    row numbers; not in the sums, only a comparison); (b) compact: SKU codes and order ids as
    integer keys (`skus`, `orders` hold each text once), lines keyed by their arrival number,
    batches by a number. Making the integer keys is timed on its own row.
-4. The bulk engine (`allocation.engine.plan.plan_night`, split policy) plans the night in the
-   product's number of shards (`shards_for`, or `--shards`), each shard's inputs cut by SKU
-   with the product's own `shard_column`; then the night's pick list is numbered once
-   (`plan.pick_list`), as the product numbers its staged picks.
+4. The bulk engine (`allocation.engine.allocate_frames`, split policy, as `benchmarks/engine.py`
+   calls it) plans the night in the product's number of shards (`shards_for`, or `--shards`),
+   each shard's batches and lines cut by their SKU's hash; each allocation gets its batch's eta
+   and in_stock (a join on the batch reference), the picks are those in stock. A first night
+   holds nothing, so nothing frozen is joined in. (4') The product's `plan.plan_night` on the
+   same shards, which also joins the (empty) frozen picks in and splits picks from
+   reservations, is timed too, each shard's plan dropped at once: a comparison, not in the
+   sums. Then the night's pick list is numbered once, as the product
+   numbers its staged picks, by one sort on (batch_ref, order_id): the rule's order
+   (`PICK_LIST_ORDER`, a batch holds one SKU), checked against `plan.pick_list` while warming.
 5. DuckDB stores the plan's allocations once, committed: (a) as today's `allocations` table
    (string keys, status, run id); (b) compact (line and batch numbers, a picked flag, a run
    number). The joins that turn the plan's string keys into those numbers are timed on their
-   own row: the engine names its rows by strings, and no public function gives their
-   positions instead.
+   own row (on the keys' 64-bit hashes, which step 2 found distinct): the engine names its
+   rows by strings, and no public function gives the positions of their lines and batches,
+   which it has (`bulk.py`'s pieces) and which would make that row nearly free.
 6. pandera checks the five WMS outputs against the output contracts (in memory, lazily, data
    included, as `publishing.check_outputs` does on the files), then Polars writes them
    (allocations, pick list, shortages, rejects, withdrawals: zstd, as the baseline writes).
@@ -93,8 +100,8 @@ from allocation.adapters import schema
 from allocation.contracts import outputs
 from allocation.contracts.inputs import CONTRACTS, NOT_BLANK, InputContract, InputKind
 from allocation.domain.policy import Policy
-from allocation.engine import LINE_COLUMNS, allocate_frames
-from allocation.engine.plan import pick_list
+from allocation.engine import ALLOCATION_SCHEMA, LINE_COLUMNS, allocate_frames
+from allocation.engine.plan import pick_list, plan_night
 from allocation.engine.shards import shards_for
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -111,6 +118,7 @@ STEPS: Final = {
     "store.encode": "3b. integer keys for SKUs, orders, batches, lines (Polars)",
     "store.compact": "3b. DuckDB stores them compact (Arrow)",
     "plan": "4. the bulk engine plans the night (split)",
+    "plan.product": "4'. the product's plan_night on the same shards (comparison)",
     "pick_list": "4. the night's pick list numbered",
     "allocations.real": "5a. DuckDB stores the allocations, string keys",
     "allocations.keys": "5b. the allocations' line and batch numbers (joins)",
@@ -557,13 +565,11 @@ def _plan_shard(batches: pl.DataFrame, lines: pl.DataFrame) -> tuple[pl.DataFram
     return allocations, result.shortages
 
 
-def plan(checked: Mapping[InputKind, Checked], shards: int) -> Planned:
-    """Step 4: the engine plans the night shard by shard (cut by SKU), plans put together.
-
-    A first night: nothing is held, so every batch and line comes with `allocated_qty` 0
-    (what `plan.plan_night` gives the engine when no pick is frozen). The shards are cut by
-    the SKU's hash (any cut by SKU gives the same plan: a line only takes its SKU's stock).
-    """
+def _shard_inputs(
+    checked: Mapping[InputKind, Checked], shards: int
+) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Each shard's batches and lines, in the engine's columns (nothing held: `allocated_qty`
+    0), cut by their SKU's hash (any cut by SKU gives the same plan)."""
     batches = checked["batches"].rows.select(
         "reference", "sku", "purchased_quantity", "eta", allocated_qty=pl.lit(0, pl.Int64())
     )
@@ -572,22 +578,40 @@ def plan(checked: Mapping[InputKind, Checked], shards: int) -> Planned:
         allocated_qty=pl.lit(0, pl.Int64()),
     )
     if shards == 1:
-        parts = [(batches, lines)]
-    else:
-        cut = pl.col("sku").hash() % shards
-        batch_parts = batches.with_columns(_shard=cut).partition_by(
-            "_shard", as_dict=True, include_key=False
-        )
-        line_parts = lines.with_columns(_shard=cut).partition_by(
-            "_shard", as_dict=True, include_key=False
-        )
-        del lines
-        empty = (batches.clear(), checked["order_lines"].rows.clear())
-        parts = [
-            (batch_parts.get((shard,), empty[0]), line_parts.pop((shard,), empty[1]))
-            for shard in range(shards)
-        ]
-    planned = [_plan_shard(*part) for part in parts]
+        return [(batches, lines)]
+    cut = pl.col("sku").hash() % shards
+    batch_parts = batches.with_columns(_shard=cut).partition_by(
+        "_shard", as_dict=True, include_key=False
+    )
+    line_parts = lines.with_columns(_shard=cut).partition_by(
+        "_shard", as_dict=True, include_key=False
+    )
+    return [
+        (batch_parts.get((shard,), batches.clear()), line_parts.get((shard,), lines.clear()))
+        for shard in range(shards)
+    ]
+
+
+def plan_as_the_night_does(checked: Mapping[InputKind, Checked], shards: int) -> None:
+    """Step 4': the product's `plan_night` on each shard, each plan dropped at once."""
+    picked = pl.DataFrame(schema=ALLOCATION_SCHEMA)
+    parts = _shard_inputs(checked, shards)
+    while parts:
+        batches, lines = parts.pop(0)
+        plan_night(batches.drop("allocated_qty"), lines.drop("allocated_qty"), picked, Policy.SPLIT)
+        del batches, lines
+
+
+def plan(checked: Mapping[InputKind, Checked], shards: int) -> Planned:
+    """Step 4: the engine plans the night shard by shard (cut by SKU), plans put together.
+
+    A first night: nothing is held, so every batch and line comes with `allocated_qty` 0
+    (what `plan.plan_night` gives the engine when no pick is frozen).
+    """
+    parts = _shard_inputs(checked, shards)
+    planned = []
+    while parts:  # (each shard's inputs let go once planned)
+        planned.append(_plan_shard(*parts.pop(0)))
     return Planned(
         allocations=pl.concat([a for a, _ in planned]),
         picks=pl.concat(
@@ -741,12 +765,16 @@ class Repeat:
 
 
 def one_repeat(
-    inbox: Path, shards: int | None, scratch: Path, parquet_path: bool, warming: bool = False
+    inbox: Path,
+    shards: int | None,
+    scratch: Path,
+    comparisons: bool,
+    warming: bool = False,
 ) -> Repeat:
     """Every step once, on fresh warehouse files in `scratch`; then the baseline.
 
-    `warming`: check what the steps made (the pick list as the product numbers it, every row
-    stored), and leave out the start-up.
+    `comparisons`: time steps 3a' and 4' too. `warming`: check what the steps made (the pick
+    list as the product numbers it, every row stored), and leave out the start-up.
     """
     files = inbox_files(inbox)
     clock = Clock()
@@ -759,7 +787,7 @@ def one_repeat(
     real = new_real_warehouse(scratch / "real.duckdb")
     with clock.step("store.real"):
         store_real(real, checked, files)
-    if parquet_path:
+    if comparisons:
         from_parquet = new_real_warehouse(scratch / "from-parquet.duckdb")
         with clock.step("store.parquet"):
             store_real_from_parquet(from_parquet, checked)
@@ -775,6 +803,9 @@ def one_repeat(
     count = shards or shards_for(checked["order_lines"].rows.height)
     with clock.step("plan"):
         night = plan(checked, count)
+    if comparisons:
+        with clock.step("plan.product"):
+            plan_as_the_night_does(checked, count)
     with clock.step("pick_list"):
         numbered = numbered_pick_list(night.picks)
 
@@ -924,7 +955,7 @@ def warm_up(inbox: Path) -> None:
             pl.scan_parquet(paths[0]).head(WARM_UP_ROWS).sink_parquet(small / kind / paths[0].name)
         scratch = Path(folder) / "scratch"
         scratch.mkdir()
-        one_repeat(small, 2, scratch, parquet_path=True, warming=True)
+        one_repeat(small, 2, scratch, comparisons=True, warming=True)
 
 
 def _peak_mib() -> float:
@@ -943,9 +974,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shards", type=int, help="shards to plan in (default: the product's)")
     parser.add_argument(
-        "--no-parquet-path",
+        "--no-comparisons",
         action="store_true",
-        help="leave out step 3a' (DuckDB reading the Parquet files)",
+        help="leave out steps 3a' (DuckDB reading the Parquet files) and 4' (plan_night)",
     )
     args = parser.parse_args(argv)
     inbox = args.inbox or INBOXES[args.size]
@@ -965,7 +996,7 @@ def main(argv: list[str] | None = None) -> None:
     for attempt in range(args.repeat):
         scratch = Path(tempfile.mkdtemp(prefix="floor-"))
         try:
-            repeat = one_repeat(inbox, args.shards, scratch, not args.no_parquet_path)
+            repeat = one_repeat(inbox, args.shards, scratch, not args.no_comparisons)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         repeats.append(repeat)
