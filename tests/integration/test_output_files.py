@@ -53,6 +53,37 @@ def test_writes_every_column_nullable_in_the_parquet_schema_as_polars_does(
         assert kinds == [("OPTIONAL",)], output.path.name
 
 
+def test_writes_picks_text_of_over_a_thousand_values_plain_and_their_run_id_in_a_dictionary(
+    tmp_path: Path,
+) -> None:
+    batches = "".join(f"b{number},S{number},10,\n" for number in range(1500))
+    # Eight orders a SKU: each SKU and batch is on eight picks, enough for DuckDB's default
+    # limit to give them a dictionary (it writes text that repeats less often plain anyway).
+    lines = "".join(f"o{order},S{order % 1500},1,0,\n" for order in range(12_000))
+    night = {
+        "batches/b.csv": f"reference,sku,purchased_quantity,eta\n{batches}",
+        "order_lines/l.csv": f"order_id,sku,qty,priority,ordered_at\n{lines}",
+    }
+    db = nights_into(tmp_path / "night", [night], date(2026, 11, 26))
+    with DuckDBWarehouse(db) as warehouse:
+        (run_id,) = warehouse.query("SELECT min(run_id) FROM runs").row(0)
+        files = warehouse.write_run_outputs(run_id, tmp_path)
+        recorded = warehouse.run_outputs(run_id)
+    for name, same_on_every_row in (("allocations", "run_id"), ("pick_lists", "pick_list_id")):
+        assert files[name].rows == 12_000
+        assert_frame_equal(pl.read_parquet(files[name].path), recorded[name])
+        with duckdb.connect() as con:
+            encodings = dict(
+                con.execute(
+                    "SELECT path_in_schema, encodings FROM parquet_metadata(?)",
+                    [str(files[name].path)],
+                ).fetchall()
+            )
+        for text in ("sku", "batch_ref"):
+            assert encodings[text] == "PLAIN", (name, text)
+        assert encodings[same_on_every_row] == "PLAIN_DICTIONARY", name
+
+
 def test_a_published_output_file_holds_the_recorded_rows(two_nights: Path) -> None:
     outbox = two_nights.parent / "outbox"
     with DuckDBWarehouse(two_nights) as warehouse:
