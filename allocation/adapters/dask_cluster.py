@@ -75,9 +75,6 @@ class DaskPlanner:
         self.address = address
         self.timeout = timeout
 
-    def warm_up(self) -> None:
-        """Nothing to get ready here: each worker loads the engine for its first shard."""
-
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
         """Each shard's plan, in the shards' order, with a bounded number of shards in flight.
 

@@ -123,7 +123,6 @@ def run_night(
     any result, only the time and memory a night takes.
     """
     stages = stages or Stages()
-    planner.warm_up()
     run = runs.new_run(run_date, policy)
     seconds: dict[str, float] = {}
     with _timed(seconds, "open"):

@@ -8,7 +8,6 @@ warehouse as it is pulled: pull it from the thread that called `plans`, one shar
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
@@ -20,10 +19,6 @@ from allocation.engine.shards import ShardInputs, plan_shard
 class ShardPlanner(Protocol):
     """Plans shards somewhere and yields their plans in the shards' order."""
 
-    def warm_up(self) -> None:
-        """Get ready to plan while the night loads, without waiting for it (default: nothing)."""
-        return None
-
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
         """Each shard's plan, in the order the shards came, pulling shards as it goes."""
         ...
@@ -31,17 +26,6 @@ class ShardPlanner(Protocol):
 
 class InProcessPlanner:
     """Plans each shard in this process, one at a time, as the stage asks for it."""
-
-    def warm_up(self) -> None:
-        """Load the engine's compiled kernels on a thread, while the night loads its inputs.
-
-        Importing Numba and loading the kernels from its cache takes about 0.6 s of one core,
-        which the first plan of a process would otherwise wait for. The load stage spends most
-        of its time in DuckDB and Polars, which do not hold the interpreter, so this overlaps
-        with it. A plan that starts first simply waits for the kernels (Numba and the import
-        system both take a lock), as it would have anyway.
-        """
-        threading.Thread(target=_load_kernels, name="engine-kernels").start()
 
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
         """Each shard's plan, made here when the stage asks for it."""
@@ -51,12 +35,6 @@ class InProcessPlanner:
             # nor the plan while the next shard is read: one shard's frames at a time.
             del shard
             yield made.pop()
-
-
-def _load_kernels() -> None:
-    from allocation.engine import warm_up  # imports Numba: here, on the thread, not at import
-
-    warm_up()
 
 
 IN_PROCESS = InProcessPlanner()

@@ -18,7 +18,6 @@ from allocation.engine.plan import NightPlan
 from allocation.engine.shards import ShardInputs, plan_shard
 from allocation.service_layer import allocating, runs
 from allocation.service_layer.invariants import check_invariants
-from allocation.service_layer.planning import ShardPlanner
 
 SKUS = ["CHAIR", "LAMP", "SOFA", "DESK", "RUG", "BED"]
 
@@ -64,7 +63,7 @@ def night(warehouse: Warehouse) -> runs.RunContext:
     return run
 
 
-class WatchingPlanner(ShardPlanner):
+class WatchingPlanner:
     """Plans in process, noting what the warehouse had written each time it reads a shard.
 
     What is counted: each plan's reservations and shortages among the run's outputs (its picks
@@ -124,7 +123,7 @@ def test_a_shard_count_below_one_is_refused_before_anything_changes(warehouse: W
     assert warehouse.run_outputs(run.run_id)["allocations"].is_empty()
 
 
-class ForgetfulPlanner(ShardPlanner):
+class ForgetfulPlanner:
     """Plans every shard but the last (a planner that lost one)."""
 
     def plans(self, shards: Iterable[ShardInputs], policy: Policy) -> Iterator[NightPlan]:
