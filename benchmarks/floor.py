@@ -17,9 +17,10 @@ The steps, as the table prints them:
 
 1. Polars reads every inbox file (`pl.read_parquet`, as `pipeline.polars_baseline` does).
 2. pandera checks them with the product's own input contracts (`allocation/contracts/
-   inputs.py`: `InputContract.checks` over the frames as lazy frames, only the declared
-   checks, native Parquet types kept as the product keeps them); a scan that every text key
-   is already trimmed and not blank (the contract's normalisation, only written when needed);
+   inputs.py`, through `parsing.checking.check_values`: the product's own checks and
+   reasons, only the declared checks, native Parquet types kept as the product keeps them);
+   a scan that every text key is already trimmed and not blank (the contract's
+   normalisation, only written when needed);
    the rules that span rows (a line key and a batch reference each once: one hash of each,
    as the loader does); rejected rows dropped and the survivors typed (`InputContract.typed`:
    defaults, row numbers, arrival numbers). The rejects' reasons are made for their file.
@@ -92,17 +93,19 @@ from typing import Any, Final
 import duckdb
 import polars as pl
 from pandera.config import ValidationDepth, config_context
-from pandera.errors import SchemaErrors
 from pipeline import cpu_yardstick, machine, polars_baseline
 from polars.testing import assert_frame_equal
 
 from allocation.adapters import schema
 from allocation.contracts import outputs
-from allocation.contracts.inputs import CONTRACTS, NOT_BLANK, InputContract, InputKind
+from allocation.contracts.inputs import CONTRACTS, InputContract, InputKind
 from allocation.domain.policy import Policy
 from allocation.engine import ALLOCATION_SCHEMA, LINE_COLUMNS, allocate_frames
 from allocation.engine.plan import pick_list, plan_night
 from allocation.engine.shards import shards_for
+from allocation.parsing import REJECT_SCHEMA
+from allocation.parsing.checking import check_values
+from allocation.service_layer.publishing import OUTPUT_CONTRACTS
 
 REPO: Final = Path(__file__).resolve().parents[1]
 INBOXES: Final = {"1m": Path("/tmp/rec/inbox-1m"), "10m": Path("/tmp/rec/inbox-10m")}
@@ -281,44 +284,6 @@ def _normalised(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
 
 
-def failures(contract: InputContract, frame: pl.DataFrame) -> pl.DataFrame:
-    """The contract's failures on `frame`: index, column, check, value (pandera, lazily)."""
-    try:
-        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-            contract.checks(_native(contract, frame)).validate(frame.lazy(), lazy=True)
-    except SchemaErrors as errors:
-        cases: pl.DataFrame = errors.failure_cases
-    else:
-        return pl.DataFrame(
-            schema={
-                "index": pl.Int64(),
-                "column": pl.String(),
-                "check": pl.String(),
-                "value": pl.String(),
-            }
-        )
-    if cases["index"].null_count():
-        raise SystemExit(f"the inbox does not fit {contract.model.__name__}: {cases}")
-    check = pl.when(pl.col("check") == "not_nullable").then(pl.lit(NOT_BLANK)).otherwise("check")
-    return cases.select(
-        pl.col("index").cast(pl.Int64()), "column", check.alias("check"), value="failure_case"
-    )
-
-
-def _reasons(contract: InputContract, failed: pl.DataFrame, file: str) -> pl.DataFrame:
-    """The rejects output's rows for `failed` (index, column, check, value) of one file."""
-    return failed.join(contract.rules, on=["column", "check"], how="left").select(
-        file=pl.lit(file),
-        row_number=pl.col("index") + 1,
-        column="column",
-        check="check",
-        value="value",
-        reason=pl.when(pl.col("check") == NOT_BLANK)
-        .then(pl.format("{} must not be blank", "column"))
-        .otherwise(pl.format("{} must be {}, got '{}'", "column", "rule", "value")),
-    )
-
-
 def check_inbox(read: list[InboxFile]) -> dict[InputKind, Checked]:
     """Step 2: each file checked by its contract, its rejected rows dropped, the rest typed.
 
@@ -335,15 +300,21 @@ def check_inbox(read: list[InboxFile]) -> dict[InputKind, Checked]:
             rows = item.rows
             if _needs_normalising(rows):
                 rows = _normalised(rows)
-            failed = failures(contract, rows)
+            native = _native(contract, rows)
+            failed = check_values(contract, rows, native)
             bad = failed["index"].unique()
             rejected[item.path] = bad
-            reasons.append(_reasons(contract, failed, item.path.name))
+            reasons.append(
+                failed.select(
+                    pl.lit(item.path.name).alias("file"),
+                    (pl.col("index") + 1).alias("row_number"),
+                    *REJECT_SCHEMA.names()[2:],
+                )
+            )
             numbered = rows.with_columns(row_number=pl.int_range(1, pl.len() + 1, dtype=pl.Int64()))
             if bad.len():
                 keep = pl.repeat(True, rows.height, eager=True).scatter(bad, False)
                 numbered = numbered.filter(keep)
-            native = _native(contract, rows)
             parts.append(
                 contract.typed(numbered, native).with_columns(file_no=pl.lit(file_no, pl.Int32()))
             )
@@ -697,14 +668,6 @@ def store_allocations_compact(connection: duckdb.DuckDBPyConnection, keyed: pl.D
 
 
 # --- step 6: the outputs ---
-
-OUTPUT_CONTRACTS: Final = {
-    "allocations": outputs.AllocationOut,
-    "pick_lists": outputs.PickListOut,
-    "shortages": outputs.ShortageOut,
-    "rejects": outputs.RejectOut,
-    "withdrawals": outputs.WithdrawalOut,
-}
 
 
 def output_frames(

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from allocation.adapters import schema
 from allocation.adapters.storage import open_storage
 from allocation.domain.policy import Policy
 from allocation.service_layer.nightly import run_night
@@ -63,3 +64,20 @@ def published_pick_lists(outbox: Path) -> pl.DataFrame:
         if o.key.endswith(".parquet")
     ]
     return pl.concat(frames).sort("pick_list_id", "line_no")
+
+
+def two_nights_at_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Make the file as release `version` left it: its schema, a first night r1 and a re-plan r2.
+
+    r1's one pick-list line is o1's 3 CHAIR on b1; each test adds what its version stored.
+    """
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, migration in enumerate(schema.MIGRATIONS[:version], start=1):
+        con.execute(migration)
+        con.execute("INSERT INTO schema_version VALUES (?)", [number])
+    con.execute(
+        "INSERT INTO runs (run_id, run_date, policy, started_at, status) VALUES "
+        "('r1', '2026-11-26', 'split', '2026-11-26 22:00:00+00', 'committed'), "
+        "('r2', '2026-11-27', 'split', '2026-11-27 22:00:00+00', 'committed')"
+    )
+    con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")

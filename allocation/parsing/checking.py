@@ -111,7 +111,7 @@ def check_table(
     native = frozenset(
         column for column, position in positions.items() if f"_{position}" in table.native
     )
-    failures = _failures(contract, raw.drop("row_number"), native)
+    failures = check_values(contract, raw.drop("row_number"), native)
     if failures.height:
         # By position: a join to every row's number would hash the whole file for a few rows.
         failed = failures["index"]
@@ -187,7 +187,9 @@ def _normalised(frame: pl.DataFrame, skip: frozenset[str] = frozenset()) -> pl.D
     return frame.with_columns(pl.when(trimmed.str.len_bytes() > 0).then(trimmed).name.keep())
 
 
-def _failures(contract: InputContract, raw: pl.DataFrame, native: frozenset[str]) -> pl.DataFrame:
+def check_values(
+    contract: InputContract, raw: pl.DataFrame, native: frozenset[str]
+) -> pl.DataFrame:
     """Validate the raw rows with the contract's checks; one row per failed (row, check).
 
     `native` names the columns that are typed already, not text. Columns: index (position in

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from inboxes import FIRST_NIGHT, Site
+from warehouses import two_nights_at_version
 
 from allocation.adapters import schema, views
 from allocation.adapters.warehouse import DuckDBWarehouse
@@ -151,18 +152,9 @@ def test_a_version_4_file_is_upgraded_in_place_its_reservations_over_two_nights_
     db = tmp_path / "w.duckdb"
     shown = ("run_reservations", "run_allocations", "ledger")
     with duckdb.connect(str(db)) as con:  # as release 4 left it: a first night and a re-plan
-        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, migration in enumerate(schema.MIGRATIONS[:4], start=1):
-            con.execute(migration)
-            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        two_nights_at_version(con, 4)
         for view in (views.RUN_ALLOCATIONS, views.LEDGER):  # (their SQL is release 4's)
             con.execute(f"CREATE VIEW {view.name} AS {view.sql}")
-        con.execute(
-            "INSERT INTO runs (run_id, run_date, policy, started_at, status) VALUES "
-            "('r1', '2026-11-26', 'split', '2026-11-26 22:00:00+00', 'committed'), "
-            "('r2', '2026-11-27', 'split', '2026-11-27 22:00:00+00', 'committed')"
-        )
-        con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")
         con.execute(
             """
             INSERT INTO run_reservations VALUES

@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from warehouses import two_nights_at_version
 
 from allocation.adapters import schema
 from allocation.adapters.warehouse import DuckDBWarehouse, WarehouseBusy
@@ -188,17 +189,8 @@ def test_a_version_3_file_is_upgraded_in_place_its_run_allocations_the_same_with
 ) -> None:
     db = tmp_path / "w.duckdb"
     with duckdb.connect(str(db)) as con:  # as release 3 left it: a first night and a re-plan
-        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, migration in enumerate(schema.MIGRATIONS[:3], start=1):
-            con.execute(migration)
-            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        two_nights_at_version(con, 3)
         con.execute(LEDGER_OF_VERSION_3)
-        con.execute(
-            "INSERT INTO runs (run_id, run_date, policy, started_at, status) VALUES "
-            "('r1', '2026-11-26', 'split', '2026-11-26 22:00:00+00', 'committed'), "
-            "('r2', '2026-11-27', 'split', '2026-11-27 22:00:00+00', 'committed')"
-        )
-        con.execute("INSERT INTO pick_list_lines VALUES ('r1', 'PL-r1', 1, 'o1', 'CHAIR', 'b1', 3)")
         con.execute(
             """
             INSERT INTO run_allocations VALUES
