@@ -296,9 +296,9 @@ def _mapped(fd: int, start: int, length: int) -> npt.NDArray[np.uint8]:
     """
     if length <= 0:
         return np.empty(0, dtype=np.uint8)
-    # Mapping every page at once (Linux) is cheaper than faulting them in one at a time.
-    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-    mapped = mmap.mmap(fd, length, flags=flags, prot=mmap.PROT_READ, offset=start)
+    # Pages are mapped as the comparison reaches them, not all up front (MAP_POPULATE): on the
+    # 10M-line file that took 0.22-0.24 s against 0.17-0.20 s, and longer when not cached.
+    mapped = mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=start)
     return np.frombuffer(mapped, dtype=np.uint8)
 
 
