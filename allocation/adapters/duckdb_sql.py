@@ -17,6 +17,14 @@ FrameSql = Callable[[str, Mapping[str, object] | None], duckdb.DuckDBPyRelation 
 """Runs one statement that reads a frame by name: (sql, its `$name` parameters) -> its rows."""
 
 
+def frame_of(rows: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
+    """The rows a SELECT read (run by a `FrameSql`), as a Polars frame."""
+    if rows is None:  # (DuckDB gives a relation for every statement that only reads)
+        raise RuntimeError("a SELECT gave no rows to read")
+    frame: pl.DataFrame = rows.pl()
+    return frame
+
+
 class DuckDBSql(abc.ABC):
     """SQL over one open DuckDB connection (the base of the warehouse's reads and writes)."""
 

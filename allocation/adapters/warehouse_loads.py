@@ -6,10 +6,9 @@ the lines and batches it names, never by reading every line of the warehouse int
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
-from allocation.adapters.duckdb_sql import DuckDBSql
+from allocation.adapters.duckdb_sql import DuckDBSql, frame_of
 
 
 class DuckDBLoads(DuckDBSql):
@@ -17,7 +16,7 @@ class DuckDBLoads(DuckDBSql):
 
     def known_lines(self, keys: pl.DataFrame) -> pl.DataFrame:
         """The order lines (order_id, sku, qty) of the keys given (order_id, sku)."""
-        return _frame_of(
+        return frame_of(
             self._reading("_keys", keys.select("order_id", "sku"))(
                 "SELECT order_id, sku, qty FROM order_lines SEMI JOIN _keys USING (order_id, sku) "
                 "WHERE order_id BETWEEN $first AND $last",
@@ -27,7 +26,7 @@ class DuckDBLoads(DuckDBSql):
 
     def known_batches(self, references: pl.DataFrame) -> pl.DataFrame:
         """The batches (reference, sku, purchased_quantity, eta) of the references given."""
-        return _frame_of(
+        return frame_of(
             self._reading("_references", references.select("reference"))(
                 "SELECT reference, sku, purchased_quantity, eta FROM batches "
                 "SEMI JOIN _references USING (reference) "
@@ -48,11 +47,3 @@ def _bounds(keys: pl.Series) -> dict[str, object]:
     in 4 files: 1.2 s against 3.3 s of look-ups, most of it now hashing each file's keys).
     """
     return {"first": keys.min(), "last": keys.max()}
-
-
-def _frame_of(rows: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
-    """The rows a SELECT read, as a Polars frame."""
-    if rows is None:  # (DuckDB gives a relation for every statement that only reads)
-        raise RuntimeError("a SELECT gave no rows to read")
-    frame: pl.DataFrame = rows.pl()
-    return frame

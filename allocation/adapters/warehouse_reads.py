@@ -7,7 +7,7 @@ from typing import Any, Final, NamedTuple
 import polars as pl
 
 from allocation.adapters import schema
-from allocation.adapters.duckdb_sql import DuckDBSql
+from allocation.adapters.duckdb_sql import DuckDBSql, frame_of
 from allocation.adapters.shard_staging import in_shard
 from allocation.adapters.warehouse_checks import CHECKS
 from allocation.domain.status import AllocationStatus, FileStatus, LineStatus, RunStatus
@@ -234,10 +234,7 @@ class DuckDBReads(DuckDBSql):
             """,
             parameters,
         )
-        if rows is None:  # (DuckDB gives a relation for every statement that only reads)
-            raise RuntimeError("a SELECT gave no rows to read")
-        changes: pl.DataFrame = rows.pl()
-        return changes
+        return frame_of(rows)
 
 
 _KEY: Final = ("order_id", "sku", "batch_ref")

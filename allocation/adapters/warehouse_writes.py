@@ -8,7 +8,7 @@ from typing import Final
 
 import polars as pl
 
-from allocation.adapters.duckdb_sql import DuckDBSql
+from allocation.adapters.duckdb_sql import DuckDBSql, frame_of
 from allocation.adapters.rules_sql import order_by_sql
 from allocation.adapters.shard_staging import SKU_SHARDS, in_shard
 from allocation.domain.forms import Ordering
@@ -146,10 +146,7 @@ class DuckDBWrites(DuckDBSql):
             """,
             parameters,
         )
-        if changed is None:  # (DuckDB gives a relation for every statement that only reads)
-            raise RuntimeError("a SELECT gave no rows to read")
-        frame: pl.DataFrame = changed.pl()
-        return frame
+        return frame_of(changed)
 
     def upsert_batches(self, batches: pl.DataFrame, run_id: str) -> None:
         """Insert or update batches by reference, keeping who created them.

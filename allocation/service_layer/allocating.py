@@ -161,7 +161,10 @@ def record_plan(
     warehouse.change_allocations(RESERVED, changes, run.run_id)
     if shard is not None:
         warehouse.stage_picks(plan.picks)
-    _record_history(warehouse, run, plan, pick_list=shard is None, planned=True, shard=shard)
+    # A planning night's reservations replace the last night's: only those changed are stored.
+    reservations = plan.allocations.filter(~pl.col("in_stock")).drop("in_stock")
+    warehouse.record_planned_reservations(reservations, run.run_id, shard)
+    _record_outputs(warehouse, run, plan, pick_list=shard is None)
     if ledger:
         _record_ledger(warehouse, run, changes)
 
@@ -175,30 +178,18 @@ def record_line(warehouse: Warehouse, run: RunContext, plan: NightPlan) -> None:
     """
     warehouse.add_allocations(AllocationStatus.PICKED, plan.picks, run.run_id)
     warehouse.add_allocations(AllocationStatus.RESERVED, plan.reservations, run.run_id)
-    _record_history(warehouse, run, plan)
+    warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
+    _record_outputs(warehouse, run, plan)
     _record_ledger(warehouse, run, allocation_changes(plan.reservations.clear(), plan.reservations))
 
 
-def _record_history(
-    warehouse: Warehouse,
-    run: RunContext,
-    plan: NightPlan,
-    *,
-    pick_list: bool = True,
-    planned: bool = False,
-    shard: int | None = None,
+def _record_outputs(
+    warehouse: Warehouse, run: RunContext, plan: NightPlan, *, pick_list: bool = True
 ) -> None:
-    """The run's outputs: its allocations, pick list (unless staged) and shortages.
+    """The run's pick list (unless staged) and shortages; its allocations the caller records.
 
-    `planned` True: the plan is a planning night's (its `shard`'s), whose reservations replace
-    the last night's (`Warehouse.record_planned_reservations`); an operator's run adds its own.
-    The in-stock allocations are the pick-list lines, in `run_allocations` as such.
+    (The in-stock allocations are the pick-list lines, in `run_allocations` as such.)
     """
-    if planned:
-        reservations = plan.allocations.filter(~pl.col("in_stock")).drop("in_stock")
-        warehouse.record_planned_reservations(reservations, run.run_id, shard)
-    else:
-        warehouse.append("run_allocations", plan.allocations, run_id=run.run_id)
     if pick_list:
         warehouse.append(
             "pick_list_lines", numbered(plan.picks, pick_list_id(run)), run_id=run.run_id

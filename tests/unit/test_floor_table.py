@@ -24,7 +24,7 @@ def test_a_sum_adds_only_the_steps_it_names() -> None:
     assert floor.summed(seconds, floor.SUMS[COMPACT]) == (10.0, 5.0)
 
 
-def test_the_table_shows_each_sums_best_and_median_and_its_ratio_to_polars_alone() -> None:
+def test_the_table_shows_a_sums_best_and_median_and_its_ratios_to_polars_alone() -> None:
     repeats = [_repeat(1.0), _repeat(2.0), _repeat(3.0)]
     baselines = [{"read_s": 1.0, "write_s": 1.0}, {"read_s": 2.0, "write_s": 2.0}] * 2
 
